@@ -1,0 +1,27 @@
+"""Feature keys of the TFRecords this project reads and writes (DESIGN §4).
+
+Clips are `tf.train.SequenceExample`s in the layout of Model Garden's
+`official/vision/dataloaders/video_input.py`; per-frame boxes follow the
+MediaSequence `region/*` convention. Every loader, converter and the demo
+world generator use these constants, so the formats cannot drift apart.
+"""
+
+# Feature lists (one entry per frame).
+IMAGE_KEY = 'image/encoded'              # bytes: one JPEG per frame.
+TIMESTAMP_KEY = 'image/timestamp'        # int64: microseconds.
+BBOX_YMIN_KEY = 'region/bbox/ymin'       # float: normalized, any number.
+BBOX_XMIN_KEY = 'region/bbox/xmin'
+BBOX_YMAX_KEY = 'region/bbox/ymax'
+BBOX_XMAX_KEY = 'region/bbox/xmax'
+BBOX_KEYS = (BBOX_YMIN_KEY, BBOX_XMIN_KEY, BBOX_YMAX_KEY, BBOX_XMAX_KEY)
+REGION_LABEL_KEY = 'region/label/index'  # int64, optional.
+REGION_SCORE_KEY = 'region/bbox/score'   # float, optional.
+REGION_TRACK_KEY = 'region/track/index'  # int64, optional.
+
+# Context (one value per video).
+LABEL_KEY = 'clip/label/index'           # int64, may hold several.
+LABEL_TEXT_KEY = 'clip/label/text'       # bytes, optional.
+MEDIA_ID_KEY = 'clip/media_id'           # bytes, optional.
+FRAME_RATE_KEY = 'clip/frame_rate'       # float, optional.
+IMAGE_HEIGHT_KEY = 'image/height'        # int64, optional.
+IMAGE_WIDTH_KEY = 'image/width'          # int64, optional.

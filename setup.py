@@ -1,0 +1,36 @@
+"""Installs the ConST-CL project (TensorFlow Model Garden style)."""
+
+import setuptools
+
+setuptools.setup(
+    name='official-projects-const-cl',
+    version='0.1.0',
+    description=('Contextualized Spatio-Temporal Contrastive Learning '
+                 '(ConST-CL, CVPR 2022) in TensorFlow Model Garden style.'),
+    packages=setuptools.find_packages(include=['official_projects_const_cl',
+                                               'official_projects_const_cl.*']),
+    py_modules=['train'],
+    package_data={'official_projects_const_cl': ['configs/yaml/*.yaml']},
+    python_requires='>=3.10,<3.13',
+    install_requires=[
+        # tf-models-official brings orbit, tf-keras, gin-config and
+        # tensorflow-datasets. tensorflow-addons is deliberately absent: its
+        # last release needs TensorFlow < 2.16 and fails to import next to 2.20.
+        'tensorflow>=2.20,<2.21',
+        'tf-models-official>=2.20,<2.21',
+        'numpy>=1.26,<3',
+        'scikit-image>=0.22,<0.27',
+        # Video decoding for the converters (ships FFmpeg inside its wheel).
+        'av>=12,<20',
+    ],
+    extras_require={
+        'test': ['pytest>=7'],
+    },
+    entry_points={
+        'console_scripts': [
+            'const-cl-demo-data=official_projects_const_cl.tools.demo_data:cli',
+            'const-cl-convert-videos='
+            'official_projects_const_cl.tools.convert_videos:cli',
+        ],
+    },
+)
