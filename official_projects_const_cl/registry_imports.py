@@ -1,0 +1,21 @@
+"""The one module that registers every config, task, model and backbone.
+
+`train.py`, the tools and the tests import this module (importing the package
+does it too), so a missing import cannot surface as "collection is never
+registered" or an unknown experiment name.
+"""
+
+# pylint: disable=unused-import
+from official_projects_const_cl.configs import const_cl as const_cl_configs
+from official_projects_const_cl.modeling import const_cl_model
+from official_projects_const_cl.modeling.backbones import resnet_3d_y
+from official_projects_const_cl.tasks import pretrain
+# pylint: enable=unused-import
+
+
+def registered_experiments():
+  """Names of this project's registered experiments, sorted."""
+  from official.core import exp_factory  # pylint: disable=g-import-not-at-top
+  # pylint: disable=protected-access
+  return sorted(name for name, fn in exp_factory._REGISTERED_CONFIGS.items()
+                if fn.__module__.startswith('official_projects_const_cl'))

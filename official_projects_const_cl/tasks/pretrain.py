@@ -1,0 +1,242 @@
+"""ConST-CL / CVRL pretraining task (paper §3, §4.1).
+
+One task serves both methods: with `model.use_region_loss` the loss is
+L = Lg + w Lr (global InfoNCE on res5_g + contextualized region InfoNCE on
+res5_r, paper eq. 6); without it, CVRL's global InfoNCE alone. Validation
+reports the same losses on held-out videos and a kNN top-1 of the global
+features (validation videos classified by their neighbours among training
+videos).
+"""
+
+from typing import Any, Dict, List, Mapping, Optional
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from official.core import base_task
+from official.core import task_factory
+from official.vision.modeling import factory_3d
+from official_projects_const_cl.configs import const_cl as const_cl_cfg
+from official_projects_const_cl.dataloaders import pretrain_input
+from official_projects_const_cl.evaluation import knn
+from official_projects_const_cl.losses import contrastive
+from official_projects_const_cl.modeling import temporal_sampling
+
+_LOSS_KEYS = ('total_loss', 'global_loss', 'region_loss', 'global_accuracy',
+              'region_accuracy')
+
+
+def to_view_major(features: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """[B, 2, ...] per-example views -> [2B, ...] (all view a, then view b)."""
+  out = {}
+  for key in ('image', 'boxes', 'boxes_mask'):
+    if key in features:
+      x = features[key]
+      out[key] = tf.concat([x[:, 0], x[:, 1]], axis=0)
+  return out
+
+
+@task_factory.register_task_cls(const_cl_cfg.ConstClPretrainTask)
+class ConstClPretrainTask(base_task.Task):
+  """Self-supervised pretraining with global and region InfoNCE losses."""
+
+  # ------------------------------------------------------------------ model
+  def _num_feature_frames(self) -> int:
+    backbone = self.task_config.model.backbone.resnet_3d_y
+    num_frames = self.task_config.train_data.feature_shape[0]
+    stride = (backbone.stem_conv_temporal_stride *
+              backbone.stem_pool_temporal_stride)
+    return max(num_frames // stride, 1)
+
+  def build_model(self) -> tf_keras.Model:
+    """Builds the two-branch model from `task.model`."""
+    model_cfg = self.task_config.model
+    if self.task_config.temporal_sampling not in (
+        const_cl_cfg.TEMPORAL_SAMPLINGS):
+      raise ValueError('task.temporal_sampling must be one of '
+                       f'{const_cl_cfg.TEMPORAL_SAMPLINGS}, got '
+                       f'{self.task_config.temporal_sampling!r}.')
+    if model_cfg.use_region_loss and model_cfg.context_length > (
+        self._num_feature_frames()):
+      raise ValueError(
+          f'task.model.context_length={model_cfg.context_length} exceeds the '
+          f'{self._num_feature_frames()} frames of the local feature map '
+          f'(feature_shape[0]={self.task_config.train_data.feature_shape[0]}'
+          ' divided by the stem temporal strides); context frames must be '
+          'distinct.')
+    shape = list(self.task_config.train_data.feature_shape)
+    input_specs = tf_keras.layers.InputSpec(shape=[None] + shape)
+    wd = float(self.task_config.losses.l2_weight_decay)
+    # l2(wd / 2) gives the gradient wd * w of SGD weight decay.
+    l2_regularizer = tf_keras.regularizers.l2(wd / 2.0) if wd else None
+    return factory_3d.build_model(
+        model_cfg.model_type, input_specs=input_specs, model_config=model_cfg,
+        num_classes=self.task_config.train_data.num_classes,
+        l2_regularizer=l2_regularizer)
+
+  def initialize(self, model: tf_keras.Model):
+    """Restores the backbone from `init_checkpoint`; fails if nothing fits."""
+    path = self.task_config.init_checkpoint
+    if not path:
+      return
+    if tf.io.gfile.isdir(path):
+      latest = tf.train.latest_checkpoint(path)
+      if latest is None:
+        raise FileNotFoundError(f'init_checkpoint {path!r} holds no checkpoint.')
+      path = latest
+    ckpt = tf.train.Checkpoint(backbone=model.backbone)
+    status = ckpt.read(path)
+    status.expect_partial().assert_existing_objects_matched()
+    logging.info('Restored the backbone from %s.', path)
+
+  # ------------------------------------------------------------------ data
+  def build_inputs(self, params: const_cl_cfg.DataConfig,
+                   input_context: Optional[tf.distribute.InputContext] = None
+                   ) -> tf.data.Dataset:
+    """Two-view clips; for validation with kNN, bank videos then queries."""
+    if params.demo_data_dir:
+      # Imported lazily: only demo runs need the generator.
+      from official_projects_const_cl.tools import demo_data  # pylint: disable=g-import-not-at-top
+      demo_data.ensure_demo_dataset(params.demo_data_dir)
+    if (not params.is_training and self.task_config.knn.enabled and
+        params.knn_bank_input_path):
+      return pretrain_input.build_knn_dataset(params, input_context)
+    return pretrain_input.build_pretrain_dataset(params, input_context)
+
+  # ---------------------------------------------------------------- losses
+  def _model_inputs(self, features: Mapping[str, tf.Tensor]
+                    ) -> Dict[str, tf.Tensor]:
+    inputs = to_view_major(features)
+    if self.task_config.model.use_region_loss:
+      inputs['region_time_index'] = temporal_sampling.region_time_indices(
+          features['frame_index'], self._num_feature_frames(),
+          self.task_config.temporal_sampling)
+    return inputs
+
+  def compute_losses(self, model_outputs: Mapping[str, tf.Tensor]
+                     ) -> Dict[str, tf.Tensor]:
+    """All loss terms and diagnostics (float32) for a view-major batch."""
+    losses_cfg = self.task_config.losses
+    emb = tf.cast(model_outputs['global_embeddings'], tf.float32)
+    emb_a, emb_b = tf.split(emb, 2, axis=0)
+    global_out = contrastive.global_infonce(
+        emb_a, emb_b, temperature=losses_cfg.global_temperature)
+    if not self.task_config.model.use_region_loss:
+      zero = tf.constant(0.0, tf.float32)
+      return {'total_loss': global_out['loss'],
+              'global_loss': global_out['loss'],
+              'region_loss': zero,
+              'global_accuracy': global_out['accuracy'],
+              'region_accuracy': zero}
+    split = lambda k: tf.split(tf.cast(model_outputs[k], tf.float32), 2, 0)
+    pred_a, pred_b = split('region_predictions')
+    tgt_a, tgt_b = split('region_targets')
+    h_a, h_b = split('region_features')
+    m_a, m_b = split('region_mask')
+    t = losses_cfg.region_temperature
+    a2b = contrastive.instance_infonce(pred_a, tgt_b, h_a, h_b, m_a, m_b, t)
+    b2a = contrastive.instance_infonce(pred_b, tgt_a, h_b, h_a, m_b, m_a, t)
+    return contrastive.const_cl_loss(global_out, a2b, b2a,
+                                     region_weight=losses_cfg.region_weight)
+
+  def build_losses(self, labels: Any, model_outputs: Mapping[str, tf.Tensor],
+                   aux_losses: Optional[List[tf.Tensor]] = None) -> tf.Tensor:
+    """Total loss: Lg + w Lr plus regularization (`aux_losses`)."""
+    del labels
+    loss = self.compute_losses(model_outputs)['total_loss']
+    if aux_losses:
+      loss += tf.add_n([tf.cast(l, tf.float32) for l in aux_losses])
+    return loss
+
+  def build_metrics(self, training: bool = True):
+    metrics = [tf_keras.metrics.Mean(k, dtype=tf.float32) for k in _LOSS_KEYS]
+    metrics.append(tf_keras.metrics.Sum('corrupt_frames', dtype=tf.float32))
+    return metrics
+
+  def _update_metrics(self, metrics, terms, corrupt, weight=None):
+    for m in metrics or []:
+      if m.name == 'corrupt_frames':
+        m.update_state(tf.cast(tf.reduce_sum(corrupt), tf.float32))
+      elif m.name in terms:
+        m.update_state(terms[m.name], sample_weight=weight)
+
+  # ----------------------------------------------------------------- steps
+  def train_step(self, inputs, model: tf_keras.Model,
+                 optimizer: tf_keras.optimizers.Optimizer, metrics=None):
+    """Forward, losses (divided by the replica count), backward."""
+    features = inputs
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    with tf.GradientTape() as tape:
+      outputs = model(self._model_inputs(features), training=True)
+      terms = self.compute_losses(outputs)
+      reg = (tf.add_n([tf.cast(l, tf.float32) for l in model.losses])
+             if model.losses else tf.constant(0.0))
+      loss = terms['total_loss'] + reg
+      # Gradients are summed over replicas by the optimizer.
+      scaled_loss = loss / num_replicas
+      if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+        scaled_loss = optimizer.get_scaled_loss(scaled_loss)
+    tvars = model.trainable_variables
+    grads = tape.gradient(scaled_loss, tvars)
+    if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+      grads = optimizer.get_unscaled_gradients(grads)
+    optimizer.apply_gradients(list(zip(grads, tvars)))
+    self._update_metrics(metrics, terms, features.get('num_corrupt_frames', 0))
+    return {self.loss: loss}
+
+  def validation_step(self, inputs, model: tf_keras.Model, metrics=None):
+    """Losses on held-out videos and global features for the kNN probe."""
+    features = inputs
+    outputs = model(self._model_inputs(features), training=False)
+    batch = tf.shape(features['image'])[0]
+    is_query = features.get('is_query', tf.ones([batch], tf.bool))
+    num_queries = tf.reduce_sum(tf.cast(is_query, tf.int32))
+
+    def _query_terms():
+      # Losses over validation videos only (bank rows are training videos).
+      mask = tf.concat([is_query, is_query], axis=0)
+      sub = {k: tf.boolean_mask(v, mask) for k, v in outputs.items()
+             if k != 'attention_scores'}
+      return self.compute_losses(sub)
+
+    def _no_terms():
+      return {k: tf.constant(0.0, tf.float32) for k in _LOSS_KEYS}
+
+    if 'is_query' in features:
+      terms = tf.cond(num_queries > 1, _query_terms, _no_terms)
+    else:
+      terms = self.compute_losses(outputs)
+    weight = tf.cast(num_queries > 1, tf.float32) * tf.cast(
+        num_queries, tf.float32)
+    self._update_metrics(metrics, terms,
+                         features.get('num_corrupt_frames', 0), weight)
+    batch_size = tf.shape(is_query)[0]
+    return {
+        'knn_features': outputs['global_features'][:batch_size],
+        'knn_labels': features['label'],
+        'knn_is_query': is_query,
+    }
+
+  def aggregate_logs(self, state=None, step_outputs=None):
+    if state is None:
+      state = knn.KnnEvaluator(
+          num_classes=self.task_config.validation_data.num_classes,
+          num_neighbors=self.task_config.knn.num_neighbors,
+          temperature=self.task_config.knn.temperature)
+    if step_outputs:
+      state.update(knn.merge_replica_values(step_outputs['knn_features']),
+                   knn.merge_replica_values(step_outputs['knn_labels']),
+                   knn.merge_replica_values(step_outputs['knn_is_query']))
+    return state
+
+  def reduce_aggregated_logs(self, aggregated_logs, global_step=None):
+    if aggregated_logs is None:
+      return {}
+    results = aggregated_logs.result()
+    if 'knn_top1' in results:
+      logging.info('kNN top-1 %.4f (%d queries, %d bank videos)',
+                   results['knn_top1'], results['knn_num_queries'],
+                   results['knn_num_bank'])
+    return {k: np.float32(v) for k, v in results.items()}
