@@ -19,10 +19,10 @@ from official.common import distribute_utils
 from official.common import flags as tfm_flags
 from official.core import exp_factory
 from official.core import task_factory
-from official.core import train_lib
 from official.core import train_utils
 from official.modeling import performance
 from official_projects_const_cl import registry_imports
+from official_projects_const_cl.tasks import experiment_runner
 
 FLAGS = flags.FLAGS
 
@@ -48,7 +48,8 @@ def main(_):
   if not FLAGS.mode:
     sys.exit('--mode is required: train | eval | train_and_eval | '
              'continuous_eval.')
-  gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_params)
+  if not gin.config_is_locked():  # main() may run twice in one process.
+    gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_params)
   params = train_utils.parse_configuration(FLAGS)
   model_dir = FLAGS.model_dir
   if 'train' in FLAGS.mode:
@@ -64,7 +65,7 @@ def main(_):
     task = task_factory.get_task(params.task, logging_dir=model_dir)
   logging.info('Running %s in mode %s; model_dir=%s', FLAGS.experiment,
                FLAGS.mode, model_dir)
-  _, eval_logs = train_lib.run_experiment(
+  _, eval_logs = experiment_runner.run_experiment(
       distribution_strategy=strategy, task=task, mode=FLAGS.mode,
       params=params, model_dir=model_dir)
   train_utils.save_gin_config(FLAGS.mode, model_dir)

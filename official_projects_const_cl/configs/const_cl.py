@@ -299,8 +299,8 @@ def cvrl_pretrain_k400() -> cfg.ExperimentConfig:
 
 
 # The demo world (tools/demo_data.py): 64x64 videos of 32 frames.
-DEMO_NUM_TRAIN = 256
-DEMO_NUM_VAL = 64
+DEMO_NUM_TRAIN = 384
+DEMO_NUM_VAL = 96
 DEMO_NUM_CLASSES = 4
 
 

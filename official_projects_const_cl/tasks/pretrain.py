@@ -99,7 +99,9 @@ class ConstClPretrainTask(base_task.Task):
     if params.demo_data_dir:
       # Imported lazily: only demo runs need the generator.
       from official_projects_const_cl.tools import demo_data  # pylint: disable=g-import-not-at-top
-      demo_data.ensure_demo_dataset(params.demo_data_dir)
+      demo_data.ensure_demo_dataset(
+          params.demo_data_dir, num_train=const_cl_cfg.DEMO_NUM_TRAIN,
+          num_val=const_cl_cfg.DEMO_NUM_VAL)
     if (not params.is_training and self.task_config.knn.enabled and
         params.knn_bank_input_path):
       return pretrain_input.build_knn_dataset(params, input_context)

@@ -25,9 +25,9 @@ import tensorflow as tf
 
 from official.core import exp_factory
 from official.core import task_factory
-from official.core import train_lib
 from official.core import train_utils
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
+from official_projects_const_cl.tasks import experiment_runner
 
 _EXPERIMENT = flags.DEFINE_string(
     'experiment', 'const_cl_pretrain_demo', 'Registered demo experiment.')
@@ -51,7 +51,7 @@ def run_mode(experiment: str, model_dir: str, mode: str,
   strategy = tf.distribute.get_strategy()
   with strategy.scope():
     task = task_factory.get_task(params.task, logging_dir=model_dir)
-  _, eval_logs = train_lib.run_experiment(
+  _, eval_logs = experiment_runner.run_experiment(
       distribution_strategy=strategy, task=task, mode=mode, params=params,
       model_dir=model_dir)
   return {k: float(v) for k, v in (eval_logs or {}).items()

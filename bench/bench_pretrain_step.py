@@ -1,0 +1,167 @@
+"""Times one pretraining step: our ConST-CL and CVRL vs Model Garden's CVRL.
+
+  .venv/bin/python bench/bench_pretrain_step.py            # b4, 8x112^2, R3D-50
+  .venv/bin/python bench/bench_pretrain_step.py --batch 8 --frames 16 --size 224
+
+All three use the same clip shape, batch (videos; two clips each) and the
+R3D-50 backbone of supplementary Table 1 (Model Garden's CVRL gets its
+`resnet_3d` configured with the same stem and temporal kernels), synthetic
+inputs (the input pipeline is not timed), SGD, float32. Each method runs in
+its own process so that peak memory (max RSS on CPU, the allocator's peak on
+GPU) is its own. Prints median seconds/step, peak memory and the ratios to
+Model Garden's CVRL; `--json` also writes them to a file.
+
+Targets (issue 2): our ConST-CL <= 1.25x Model Garden CVRL (paper FLOPs
+ratio 56.5/45.6 = 1.24); our CVRL <= 1.0x.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+METHODS = ('mg_cvrl', 'cvrl', 'const_cl')
+
+
+def _table1_mg_backbone():
+  from official.vision.configs import backbones_3d  # pylint: disable=g-import-not-at-top
+  kernels = [(1,) * 3, (1,) * 4, (3,) * 6, (3,) * 3]
+  return backbones_3d.Backbone3D(
+      type='resnet_3d',
+      resnet_3d=backbones_3d.ResNet3D(
+          model_id=50, stem_type='v0', stem_conv_temporal_kernel_size=5,
+          stem_conv_temporal_stride=2, stem_pool_temporal_stride=1,
+          block_specs=tuple(
+              backbones_3d.ResNet3DBlock(temporal_strides=1,
+                                         temporal_kernel_sizes=k,
+                                         use_self_gating=False)
+              for k in kernels)))
+
+
+def _build(method, batch, frames, size):
+  """Returns (task, model, optimizer, step_fn, inputs)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from official.core import exp_factory  # pylint: disable=g-import-not-at-top
+  from official.core import task_factory  # pylint: disable=g-import-not-at-top
+  shape = (frames, size, size, 3)
+  if method == 'mg_cvrl':
+    from official.projects.video_ssl.tasks import pretrain  # pylint: disable=g-import-not-at-top,unused-import
+    exp = exp_factory.get_exp_config('video_ssl_pretrain_kinetics400')
+    exp.task.model.backbone = _table1_mg_backbone()
+    exp.task.model.norm_activation.use_sync_bn = False
+    exp.task.model.hidden_norm_activation.use_sync_bn = False
+    exp.task.losses.l2_weight_decay = 1e-6
+    inputs = ({'image': tf.random.uniform((2 * batch,) + shape)},
+              tf.zeros([2 * batch, 400]))
+  else:
+    from official_projects_const_cl import registry_imports  # pylint: disable=g-import-not-at-top,unused-import
+    exp = exp_factory.get_exp_config(
+        'const_cl_pretrain_k400' if method == 'const_cl' else
+        'cvrl_pretrain_k400')
+    exp.task.model.norm_activation.use_sync_bn = False
+    n = exp.task.model.num_boxes
+    ymin = tf.random.uniform([batch, 2, frames, n, 2], 0, 0.5)
+    inputs = {
+        'image': tf.random.uniform((batch, 2) + shape),
+        'boxes': tf.concat([ymin, ymin + 0.3], -1),
+        'boxes_mask': tf.ones([batch, 2, frames, n]),
+        'frame_index': tf.tile(tf.range(frames)[None, None], [batch, 2, 1]),
+        'label': tf.zeros([batch], tf.int32),
+        'num_corrupt_frames': tf.zeros([batch], tf.int32),
+    }
+  exp.task.train_data.feature_shape = shape
+  exp.task.validation_data.feature_shape = shape
+  exp.task.train_data.global_batch_size = batch
+  exp.runtime.mixed_precision_dtype = 'float32'
+  task = task_factory.get_task(exp.task)
+  model = task.build_model()
+  optimizer = task.create_optimizer(exp.trainer.optimizer_config,
+                                    exp.runtime)
+  metrics = task.build_metrics(training=True)
+
+  @tf.function
+  def step(x):
+    return task.train_step(x, model, optimizer, metrics)
+
+  return model, step, inputs
+
+
+def run_one(method, batch, frames, size, steps, warmup):
+  """Times `method` in this process; returns a dict of measurements."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  model, step, inputs = _build(method, batch, frames, size)
+  for _ in range(warmup):
+    tf.nest.map_structure(lambda t: t.numpy(), step(inputs))
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    tf.nest.map_structure(lambda t: t.numpy(), step(inputs))
+    times.append(time.perf_counter() - start)
+  out = {'method': method, 'median_s': statistics.median(times),
+         'min_s': min(times), 'params': int(model.count_params()),
+         'peak_rss_mib': resource.getrusage(
+             resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+  gpus = tf.config.list_physical_devices('GPU')
+  if gpus:
+    out['peak_gpu_mib'] = tf.config.experimental.get_memory_info(
+        'GPU:0')['peak'] / 2**20
+  out['device'] = 'GPU' if gpus else 'CPU'
+  return out
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--batch', type=int, default=4, help='videos per step')
+  parser.add_argument('--frames', type=int, default=8)
+  parser.add_argument('--size', type=int, default=112)
+  parser.add_argument('--steps', type=int, default=5)
+  parser.add_argument('--warmup', type=int, default=2)
+  parser.add_argument('--methods', default=','.join(METHODS))
+  parser.add_argument('--json', default='', help='also write results here')
+  parser.add_argument('--_child', default='', help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args._child:  # pylint: disable=protected-access
+    res = run_one(args._child, args.batch, args.frames, args.size,  # pylint: disable=protected-access
+                  args.steps, args.warmup)
+    print('RESULT ' + json.dumps(res), flush=True)
+    return
+  results = {}
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  for method in args.methods.split(','):
+    cmd = [sys.executable, __file__, '--_child', method, '--batch',
+           str(args.batch), '--frames', str(args.frames), '--size',
+           str(args.size), '--steps', str(args.steps), '--warmup',
+           str(args.warmup)]
+    print(f'[bench] {method} ...', flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                          check=False)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
+    if proc.returncode or not lines:
+      sys.stderr.write(proc.stderr[-4000:])
+      raise SystemExit(f'{method} failed (exit {proc.returncode}).')
+    results[method] = json.loads(lines[-1][len('RESULT '):])
+  base = results.get('mg_cvrl')
+  print(f'\nbatch {args.batch} videos (x2 clips), {args.frames}x'
+        f'{args.size}^2, {args.steps} timed steps, device '
+        f'{next(iter(results.values()))["device"]}')
+  print(f'{"method":<22}{"params":>12}{"s/step":>10}{"peak MiB":>10}'
+        f'{"x MG CVRL":>11}')
+  names = {'mg_cvrl': 'Model Garden CVRL', 'cvrl': 'ours: CVRL',
+           'const_cl': 'ours: ConST-CL'}
+  for method, r in results.items():
+    mem = r.get('peak_gpu_mib', r['peak_rss_mib'])
+    ratio = r['median_s'] / base['median_s'] if base else float('nan')
+    r['ratio_to_mg_cvrl'] = ratio
+    print(f'{names[method]:<22}{r["params"]:>12,}{r["median_s"]:>10.3f}'
+          f'{mem:>10.0f}{ratio:>11.2f}')
+  if args.json:
+    with open(args.json, 'w') as f:
+      json.dump({'args': vars(args), 'results': results}, f, indent=2)
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,588 @@
+"""Two-view clip input pipeline for ConST-CL / CVRL pretraining.
+
+Implements the data side of ConST-CL §3.3 / §4.1 (DESIGN §4, §5): every video
+yields two clips ("views" a and b) of `num_frames` frames at
+`temporal_stride`, each with its own temporally consistent augmentation
+(`augmentations.py`) and its own region boxes per frame with a validity mask
+(`region_generators.py`).
+
+Records are Model Garden video `tf.train.SequenceExample`s (feature list
+`image/encoded`, one JPEG per frame; context `clip/label/index`), so records
+written by `official.vision.dataloaders.tfexample_utils.make_video_test_example`
+load unchanged; `region/bbox/{ymin,xmin,ymax,xmax}` feature lists hold stored
+boxes (MediaSequence style, any number per frame).
+
+Rules worth knowing:
+
+* Temporal sampling. A clip spans `(num_frames - 1) * stride + 1` frames and
+  its frame indices are `i0 + k * stride`. In training both views draw their
+  start `i0` independently and uniformly among the starts that fit the video.
+  Videos SHORTER than the span are LOOPED: indices are taken modulo the video
+  length and `i0` is uniform over all frames (so a 4-frame video read with
+  stride 2 gives indices like 3, 1, 3, 1, ...). This is not an error.
+* Evaluation: view 0 is the temporally centered clip (start
+  `(length - span) // 2`, or 0 for a short video) with a center crop and no
+  flip or color change -- what a kNN probe embeds; view 1 is a random clip
+  with the training augmentation, so validation losses are measured on
+  held-out videos.
+* Corrupt frames. A sampled frame whose bytes are not a complete JPEG (no
+  `FF D8 FF` start, or no `FF D9` end marker within its last 32 bytes, i.e.
+  garbage or truncated data) is replaced by the nearest readable sampled
+  frame of the same clip (ties: the earlier one) and counted in
+  'num_corrupt_frames' (replaced frame slots, summed over both views; its
+  'frame_index' is that of the frame actually shown). If no sampled frame of a
+  clip is readable the pipeline fails with an InvalidArgumentError naming the
+  file. Limitation: a JPEG that is structurally complete but internally
+  damaged is decoded as libjpeg does (possibly with grey blocks) and is not
+  counted.
+* Only the sampled frames are decoded (strings are gathered first).
+* Errors name the file: records are read through `dataset_fn_with_source`,
+  which pairs each record with its file path.
+
+Per-example output (team contract): 'image' float32 [2, T, H, W, 3] in
+[0, 1]; 'boxes' float32 [2, T, N, 4] in view coordinates; 'boxes_mask'
+float32 [2, T, N]; 'frame_index' int32 [2, T]; 'label' int32 (first
+`clip/label/index` or -1); 'num_corrupt_frames' int32.
+"""
+
+import functools
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import tensorflow as tf
+
+from official.core import config_definitions as cfg
+from official.vision.dataloaders import decoder
+from official.vision.dataloaders import input_reader_factory
+from official.vision.dataloaders import parser as parser_lib
+from official_projects_const_cl.dataloaders import augmentations
+from official_projects_const_cl.dataloaders import features
+from official_projects_const_cl.dataloaders import region_generators
+
+IMAGE_KEY = features.IMAGE_KEY
+LABEL_KEY = features.LABEL_KEY
+REGION_SOURCES = ('random', 'slic', 'fh', 'stored')
+UNKNOWN_SOURCE = '<unknown file>'
+
+# How far from the end of a frame's bytes the JPEG end marker may be (some
+# writers pad after it).
+_JPEG_END_SEARCH = 32
+
+
+def check_input_path(pattern: str) -> List[str]:
+  """Expands a comma-separated list of files / glob patterns.
+
+  Args:
+    pattern: e.g. 'data/train-*.tfrecord,extra/a.tfrecord'.
+
+  Returns:
+    The matched files, sorted and without duplicates.
+
+  Raises:
+    FileNotFoundError: naming the pattern that matches no file, or a
+      directory given instead of a file pattern.
+  """
+  if not isinstance(pattern, str) or not pattern.strip(' ,'):
+    raise FileNotFoundError(
+        f'input_path is empty ({pattern!r}); give TFRecord files or a glob '
+        "pattern such as '/data/train-*.tfrecord'.")
+  files = []
+  for part in pattern.split(','):
+    part = part.strip()
+    if not part:
+      continue
+    if tf.io.gfile.isdir(part):
+      raise FileNotFoundError(
+          f'input_path {part!r} is a directory; give the TFRecord files in '
+          f'it as a pattern, e.g. {os.path.join(part, "*.tfrecord")!r}.')
+    matched = [f for f in tf.io.gfile.glob(part)
+               if not tf.io.gfile.isdir(f)]
+    if not matched:
+      raise FileNotFoundError(
+          f'input_path pattern {part!r} matches no file.')
+    files.extend(matched)
+  return sorted(set(files))
+
+
+def dataset_fn_with_source(
+    filenames: Union[str, tf.Tensor, Sequence[str]],
+    compression_type: Optional[str] = None) -> tf.data.Dataset:
+  """Reads TFRecords as {'serialized': record, 'source': file path}.
+
+  Pass as Model Garden InputReader's `dataset_fn` (it is called with one
+  file name tensor, or with the list of files when there is a single file).
+
+  Args:
+    filenames: One file name (str or string tensor) or a list of them.
+    compression_type: None, '' or 'GZIP' / 'ZLIB'.
+
+  Returns:
+    A dataset of dicts with scalar string tensors 'serialized' and 'source'.
+  """
+  def read_one(filename):
+    return tf.data.TFRecordDataset(
+        filename, compression_type=compression_type).map(
+            lambda record: {'serialized': record, 'source': filename})
+
+  if isinstance(filenames, (list, tuple)):
+    return tf.data.Dataset.from_tensor_slices(list(filenames)).flat_map(
+        read_one)
+  filenames = tf.convert_to_tensor(filenames, tf.string)
+  if filenames.shape.rank == 1:
+    return tf.data.Dataset.from_tensor_slices(filenames).flat_map(read_one)
+  return read_one(filenames)
+
+
+def _same_or_unequal_sizes(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+  """True if `a == b` everywhere, or if the sizes differ (reported apart)."""
+  return tf.cond(tf.equal(tf.size(a), tf.size(b)),
+                 lambda: tf.reduce_all(tf.equal(a, b)),
+                 lambda: tf.constant(True))
+
+
+class Decoder(decoder.Decoder):
+  """Decodes a video SequenceExample into frame strings, label and boxes."""
+
+  def __init__(self, image_key: str = IMAGE_KEY, label_key: str = LABEL_KEY,
+               load_boxes: bool = False):
+    """Initializes the decoder.
+
+    Args:
+      image_key: Feature list of JPEG frames.
+      label_key: Context int64 feature of class indices (may be absent).
+      load_boxes: Also read the `region/bbox/*` feature lists.
+    """
+    self._image_key = image_key
+    self._label_key = label_key
+    self._load_boxes = load_boxes
+    self._context_description = {label_key: tf.io.VarLenFeature(tf.int64)}
+    self._sequence_description = {
+        image_key: tf.io.FixedLenSequenceFeature((), tf.string,
+                                                 allow_missing=True),
+    }
+    if load_boxes:
+      for key in features.BBOX_KEYS:
+        self._sequence_description[key] = tf.io.RaggedFeature(tf.float32)
+
+  def decode(self, serialized: Union[tf.Tensor, Mapping[str, tf.Tensor]]
+            ) -> Dict[str, tf.Tensor]:
+    """Parses one record.
+
+    Args:
+      serialized: A scalar string tensor, or a dict {'serialized': string,
+        'source': file path} from `dataset_fn_with_source`.
+
+    Returns:
+      'image': string [Tv] JPEG frames; 'label': int64 [L]; 'source': string;
+      with `load_boxes`: 'boxes' float32 [Tv, K, 4] and 'boxes_mask' float32
+      [Tv, K] (K = most boxes on any frame).
+
+    Raises:
+      tf.errors.InvalidArgumentError (when run): no frames, or a missing /
+        inconsistent box feature list; the message names the file.
+    """
+    if isinstance(serialized, Mapping):
+      source = tf.convert_to_tensor(serialized['source'], tf.string)
+      serialized = serialized['serialized']
+    else:
+      source = tf.constant(UNKNOWN_SOURCE)
+    context, sequences = tf.io.parse_single_sequence_example(
+        serialized, self._context_description, self._sequence_description)
+    image = sequences[self._image_key]
+    num_frames = tf.shape(image)[0]
+    checks = [tf.debugging.Assert(num_frames > 0, [tf.strings.join([
+        source, f": no frames under '{self._image_key}' "
+        '(key missing or video empty)'])])]
+    result = {
+        'image': image,
+        'label': tf.sparse.to_dense(context[self._label_key]),
+        'source': source,
+    }
+    if self._load_boxes:
+      coords = [sequences[key] for key in features.BBOX_KEYS]
+      lengths0 = coords[0].row_lengths()
+      for key, coord in zip(features.BBOX_KEYS, coords):
+        # An empty video is reported by the check above, not here.
+        present = tf.logical_or(
+            tf.equal(num_frames, 0),
+            tf.equal(coord.nrows(out_type=tf.int32), num_frames))
+        checks.append(tf.debugging.Assert(present, [tf.strings.join([
+            source, f": box feature list '{key}' is missing or does not "
+            f"have one entry per frame of '{self._image_key}'"])]))
+        consistent = _same_or_unequal_sizes(coord.row_lengths(), lengths0)
+        checks.append(tf.debugging.Assert(consistent, [tf.strings.join([
+            source, f": box feature list '{key}' has a different number "
+            f"of boxes on some frame than '{features.BBOX_KEYS[0]}'"])]))
+      with tf.control_dependencies(checks):
+        boxes = tf.stack([c.to_tensor(0.0) for c in coords], axis=-1)
+        mask = tf.ones_like(coords[0], tf.float32).to_tensor(0.0)
+      result['boxes'] = tf.identity(boxes)
+      result['boxes_mask'] = tf.identity(mask)
+    with tf.control_dependencies(checks):
+      result['image'] = tf.identity(image)
+    return result
+
+
+def sample_indices(num_video_frames: tf.Tensor, num_frames: int, stride: int,
+                   random: bool) -> tf.Tensor:
+  """Frame indices `(i0 + k * stride) mod length` of one clip.
+
+  Args:
+    num_video_frames: int32 scalar, frames in the video (> 0).
+    num_frames: T.
+    stride: Temporal stride.
+    random: Uniform start among those that fit (all frames for a short
+      video); else the centered start (0 for a short video).
+
+  Returns:
+    int32 [T].
+  """
+  span = (num_frames - 1) * stride + 1
+  fits = num_video_frames >= span
+  if random:
+    num_starts = tf.where(fits, num_video_frames - span + 1, num_video_frames)
+    start = tf.random.uniform([], 0, num_starts, dtype=tf.int32)
+  else:
+    start = tf.where(fits, (num_video_frames - span) // 2, 0)
+  indices = tf.math.floormod(start + tf.range(num_frames) * stride,
+                             num_video_frames)
+  indices.set_shape([num_frames])
+  return indices
+
+
+def readable_jpeg(frames: tf.Tensor) -> tf.Tensor:
+  """Whether each string looks like a complete JPEG.
+
+  Args:
+    frames: string [T].
+
+  Returns:
+    bool [T]: starts with `FF D8 FF` and has the end marker `FF D9` within
+    its last 32 bytes.
+  """
+  starts = tf.equal(tf.strings.substr(frames, 0, 3), b'\xff\xd8\xff')
+  length = tf.strings.length(frames)
+  tail_start = tf.maximum(length - _JPEG_END_SEARCH, 0)
+  tail = tf.strings.substr(frames, tail_start, length - tail_start)
+  # Zero padding to a fixed length cannot create an FF D9 pair.
+  tail = tf.io.decode_raw(tail, tf.uint8, fixed_length=_JPEG_END_SEARCH)
+  ends = tf.reduce_any(
+      tf.logical_and(tf.equal(tail[:, :-1], 0xff), tf.equal(tail[:, 1:], 0xd9)),
+      axis=1)
+  return tf.logical_and(starts, ends)
+
+
+def nearest_readable(readable: tf.Tensor) -> tf.Tensor:
+  """For every slot, the position of the nearest readable slot.
+
+  Args:
+    readable: bool [T].
+
+  Returns:
+    int32 [T] positions (ties resolved to the earlier slot); meaningless if
+    nothing is readable.
+  """
+  positions = tf.range(tf.shape(readable)[0])
+  distance = tf.abs(positions[:, None] - positions[None, :])
+  distance = tf.where(readable[None, :], distance, tf.int32.max)
+  return tf.argmin(distance, axis=1, output_type=tf.int32)
+
+
+class Parser(parser_lib.Parser):
+  """Samples and augments the two views of a video, with region boxes."""
+
+  def __init__(self,
+               num_frames: int = 16,
+               temporal_stride: int = 2,
+               output_size: Tuple[int, int] = (224, 224),
+               num_boxes: int = 8,
+               region_source: str = 'random',
+               box_min_size: float = 0.1,
+               box_max_size: float = 0.5,
+               box_min_aspect_ratio: float = 0.5,
+               box_max_aspect_ratio: float = 2.0,
+               num_segments: int = 16,
+               fh_scale: float = 500.0,
+               segment_box_min_size: float = 0.05,
+               segment_box_max_size: float = 0.7,
+               augmentation: augmentations.ClipAugmentation = (
+                   augmentations.ClipAugmentation()),
+               is_training: bool = True):
+    """Initializes the parser.
+
+    Args:
+      num_frames: T, frames per clip.
+      temporal_stride: Distance between sampled frames.
+      output_size: (H, W) of the views.
+      num_boxes: N, region boxes per frame.
+      region_source: 'random' | 'slic' | 'fh' | 'stored' (from the record;
+        the Decoder must use `load_boxes=True`).
+      box_min_size: Random boxes: smallest side (fraction of the view).
+      box_max_size: Random boxes: largest side.
+      box_min_aspect_ratio: Random boxes: smallest width / height.
+      box_max_aspect_ratio: Random boxes: largest width / height.
+      num_segments: SLIC / FH: segments per frame.
+      fh_scale: FH scale = minimum segment size (pixels).
+      segment_box_min_size: SLIC / FH: smallest kept box side (fraction).
+      segment_box_max_size: SLIC / FH: largest kept box side.
+      augmentation: Training augmentation parameters.
+      is_training: Default mode of `parse_fn`-less callers (`__call__`).
+    """
+    if region_source not in REGION_SOURCES:
+      raise ValueError(f'Unknown region_source {region_source!r}; expected '
+                       f'one of {REGION_SOURCES}.')
+    if num_frames < 1 or temporal_stride < 1 or num_boxes < 1:
+      raise ValueError('num_frames, temporal_stride and num_boxes must be '
+                       f'>= 1, got {num_frames}, {temporal_stride}, '
+                       f'{num_boxes}.')
+    self._num_frames = num_frames
+    self._stride = temporal_stride
+    self._output_size = tuple(int(s) for s in output_size[:2])
+    self._num_boxes = num_boxes
+    self._region_source = region_source
+    self._random_box_args = dict(
+        min_size=box_min_size, max_size=box_max_size,
+        min_aspect_ratio=box_min_aspect_ratio,
+        max_aspect_ratio=box_max_aspect_ratio)
+    # Fail at construction, not inside tf.data, on impossible box ranges.
+    region_generators.random_boxes(1, 1, **self._random_box_args)
+    self._segment_args = dict(
+        num_segments=num_segments, fh_scale=fh_scale,
+        min_size=segment_box_min_size, max_size=segment_box_max_size)
+    self._augmentation = augmentation
+    self._is_training = is_training
+
+  @classmethod
+  def from_config(cls, params: cfg.DataConfig) -> 'Parser':
+    """Builds the parser from the project's `DataConfig`."""
+    aug = augmentations.ClipAugmentation(
+        min_area_ratio=params.aug_min_area_ratio,
+        max_area_ratio=params.aug_max_area_ratio,
+        min_aspect_ratio=params.aug_min_aspect_ratio,
+        max_aspect_ratio=params.aug_max_aspect_ratio,
+        flip=params.aug_flip,
+        color_jitter_prob=params.aug_color_jitter_prob,
+        color_jitter_strength=params.aug_color_jitter_strength,
+        grayscale_prob=params.aug_grayscale_prob,
+        blur_prob=params.aug_blur_prob)
+    return cls(
+        num_frames=params.feature_shape[0],
+        temporal_stride=params.temporal_stride,
+        output_size=tuple(params.feature_shape[1:3]),
+        num_boxes=params.num_boxes,
+        region_source=params.region_source,
+        box_min_size=params.box_min_size,
+        box_max_size=params.box_max_size,
+        box_min_aspect_ratio=params.box_min_aspect_ratio,
+        box_max_aspect_ratio=params.box_max_aspect_ratio,
+        num_segments=params.num_segments,
+        fh_scale=params.fh_scale,
+        segment_box_min_size=params.segment_box_min_size,
+        segment_box_max_size=params.segment_box_max_size,
+        augmentation=aug,
+        is_training=params.is_training)
+
+  @property
+  def region_source(self) -> str:
+    return self._region_source
+
+  def __call__(self, decoded: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    return self.parse_fn(self._is_training)(decoded)
+
+  def _decode_clip(self, frames: tf.Tensor, indices: tf.Tensor,
+                   source: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Decodes the sampled frames, replacing unreadable ones.
+
+    Args:
+      frames: string [Tv] JPEGs of the whole video.
+      indices: int32 [T] sampled frame indices.
+      source: string scalar file path (for errors).
+
+    Returns:
+      images: uint8 [T, Hv, Wv, 3].
+      indices: int32 [T] indices of the frames actually shown.
+      num_corrupt: int32 scalar, replaced slots.
+    """
+    sampled = tf.gather(frames, indices)
+    readable = readable_jpeg(sampled)
+    check = tf.debugging.Assert(tf.reduce_any(readable), [tf.strings.join([
+        source, ': none of the sampled frames is a readable JPEG (frames ',
+        tf.strings.reduce_join(tf.strings.as_string(indices), separator=','),
+        ')'])])
+    with tf.control_dependencies([check]):
+      slots = nearest_readable(readable)
+    sampled = tf.gather(sampled, slots)
+    indices = tf.gather(indices, slots)
+    images = tf.map_fn(
+        lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3), sampled,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+        parallel_iterations=self._num_frames)
+    num_corrupt = self._num_frames - tf.reduce_sum(tf.cast(readable, tf.int32))
+    return images, indices, num_corrupt
+
+  def _source_boxes(self, decoded: Dict[str, tf.Tensor], images: tf.Tensor,
+                    indices: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Boxes of the sampled source frames: ([T, K, 4], [T, K])."""
+    if self._region_source == 'stored':
+      if 'boxes' not in decoded:
+        raise ValueError("region_source='stored' needs Decoder(load_boxes="
+                         'True): the decoded example has no boxes.')
+      return (tf.gather(decoded['boxes'], indices),
+              tf.gather(decoded['boxes_mask'], indices))
+    return region_generators.segment_boxes_tf(
+        images, self._region_source, self._num_boxes, **self._segment_args)
+
+  def _view(self, decoded: Dict[str, tf.Tensor], training_view: bool
+           ) -> Dict[str, tf.Tensor]:
+    """One clip: sampled, decoded, augmented, with boxes in its coordinates."""
+    num_video_frames = tf.shape(decoded['image'])[0]
+    indices = sample_indices(num_video_frames, self._num_frames, self._stride,
+                             random=training_view)
+    images, indices, num_corrupt = self._decode_clip(
+        decoded['image'], indices, decoded['source'])
+    if training_view:
+      view, window, flipped = augmentations.augment_clip(
+          images, self._output_size, self._augmentation)
+    else:
+      view, window, flipped = augmentations.eval_clip(images,
+                                                      self._output_size)
+    if self._region_source == 'random':
+      boxes = region_generators.random_boxes(
+          self._num_frames, self._num_boxes, **self._random_box_args)
+      mask = tf.ones([self._num_frames, self._num_boxes], tf.float32)
+    else:
+      boxes, mask = self._source_boxes(decoded, images, indices)
+      boxes, valid = region_generators.transform_boxes(boxes, window, flipped)
+      mask = mask * tf.cast(valid, tf.float32)
+      boxes, mask = region_generators.pad_boxes(boxes, mask, self._num_boxes)
+    t, n = self._num_frames, self._num_boxes
+    view.set_shape([t, self._output_size[0], self._output_size[1], 3])
+    boxes.set_shape([t, n, 4])
+    mask.set_shape([t, n])
+    return {'image': view, 'boxes': boxes, 'boxes_mask': mask,
+            'frame_index': indices, 'num_corrupt_frames': num_corrupt}
+
+  def _parse(self, decoded: Dict[str, tf.Tensor],
+             training: bool) -> Dict[str, tf.Tensor]:
+    decoded = dict(decoded)
+    decoded.setdefault('source', tf.constant(UNKNOWN_SOURCE))
+    views = [self._view(decoded, training_view=training),
+             self._view(decoded, training_view=True)]
+    out = {key: tf.stack([views[0][key], views[1][key]])
+           for key in ('image', 'boxes', 'boxes_mask', 'frame_index')}
+    out['num_corrupt_frames'] = (views[0]['num_corrupt_frames'] +
+                                 views[1]['num_corrupt_frames'])
+    label = tf.cast(decoded['label'], tf.int32)
+    out['label'] = tf.cond(tf.size(label) > 0, lambda: label[0],
+                           lambda: tf.constant(-1, tf.int32))
+    out['label'].set_shape([])
+    out['num_corrupt_frames'].set_shape([])
+    return out
+
+  def _parse_train_data(self, decoded_tensors):
+    """Two random clips, each with the training augmentation."""
+    return self._parse(decoded_tensors, training=True)
+
+  def _parse_eval_data(self, decoded_tensors):
+    """View 0: centered clip, center crop; view 1: as in training."""
+    return self._parse(decoded_tensors, training=False)
+
+
+def _decoder_for(params: cfg.DataConfig) -> Decoder:
+  return Decoder(image_key=params.image_field_key,
+                 label_key=params.label_field_key,
+                 load_boxes=params.region_source == 'stored')
+
+
+def _dataset_fn(params: cfg.DataConfig):
+  if params.compressed_input:
+    return functools.partial(dataset_fn_with_source, compression_type='GZIP')
+  return dataset_fn_with_source
+
+
+def build_pretrain_dataset(
+    params: cfg.DataConfig,
+    input_context: Optional[tf.distribute.InputContext] = None,
+    parser: Optional[Parser] = None,  # pylint: disable=redefined-outer-name
+    **reader_kwargs: Any) -> tf.data.Dataset:
+  """The batched two-view dataset of `params` via Model Garden's InputReader.
+
+  Sharding per worker (`input_context`), file interleave (`cycle_length`),
+  shuffling, repetition (training), AUTOTUNE parallel decode/parse, batching
+  and `drop_remainder` all come from `official.core.input_reader`. The demo
+  data (`params.demo_data_dir`) is NOT generated here; the task does it first.
+
+  Args:
+    params: The project's `DataConfig`.
+    input_context: Distribution input context, for per-worker sharding.
+    parser: A parser to use instead of `Parser.from_config(params)`.
+    **reader_kwargs: Extra InputReader arguments (e.g.
+      `transform_and_batch_fn`).
+
+  Returns:
+    A dataset of per-replica batches of the per-example dict (module doc).
+
+  Raises:
+    FileNotFoundError: `params.input_path` matches no file.
+  """
+  check_input_path(params.input_path)
+  parser = parser or Parser.from_config(params)
+  reader = input_reader_factory.input_reader_generator(
+      params,
+      dataset_fn=_dataset_fn(params),
+      decoder_fn=_decoder_for(params).decode,
+      parser_fn=parser.parse_fn(params.is_training),
+      **reader_kwargs)
+  return reader.read(input_context=input_context)
+
+
+def build_knn_dataset(
+    params: cfg.DataConfig,
+    input_context: Optional[tf.distribute.InputContext] = None,
+    parser: Optional[Parser] = None  # pylint: disable=redefined-outer-name
+) -> tf.data.Dataset:
+  """Memory bank then queries, for the online kNN probe (validation).
+
+  Reads, without shuffling or repeating and with the eval parse, first the
+  training videos of `params.knn_bank_input_path` ('is_query' False), then
+  the validation videos of `params.input_path` ('is_query' True). Batches
+  have `params.global_batch_size` (per replica) examples and keep
+  `params.drop_remainder` (False in the validation config: the last batch may
+  be partial, which is fine on CPU/GPU; TPUs need static batch shapes, i.e.
+  drop_remainder=True, which drops up to a batch of videos).
+
+  Args:
+    params: The validation `DataConfig` with `knn_bank_input_path` set.
+    input_context: Distribution input context (each worker reads a shard of
+      both the bank and the queries).
+    parser: A parser to use instead of `Parser.from_config(params)`.
+
+  Returns:
+    A finite dataset of batches of the per-example dict plus 'is_query'
+    (bool [B]).
+
+  Raises:
+    ValueError: `knn_bank_input_path` is empty.
+    FileNotFoundError: a path matches no file.
+  """
+  if not params.knn_bank_input_path:
+    raise ValueError('build_knn_dataset needs knn_bank_input_path (the '
+                     'training videos forming the kNN memory bank).')
+  check_input_path(params.knn_bank_input_path)
+  check_input_path(params.input_path)
+  parser = parser or Parser.from_config(params)
+
+  def read(input_path, is_query):
+    part = params.replace(input_path=input_path, is_training=False,
+                          cache=False)
+    ds = build_pretrain_dataset(
+        part, input_context, parser,
+        transform_and_batch_fn=lambda ds, _: ds)  # Batched below.
+    return ds.map(lambda x: dict(x, is_query=tf.constant(is_query)))
+
+  dataset = read(params.knn_bank_input_path, False).concatenate(
+      read(params.input_path, True))
+  batch_size = (input_context.get_per_replica_batch_size(
+      params.global_batch_size) if input_context else params.global_batch_size)
+  dataset = dataset.batch(batch_size, drop_remainder=params.drop_remainder)
+  return dataset.prefetch(tf.data.AUTOTUNE)
