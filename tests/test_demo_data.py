@@ -54,7 +54,7 @@ def test_square_box_hand_computed():
   # whose centre is within 6.4 px, i.e. 10..21, are covered >= 0.5.
   coverage, _ = demo_world._render_object(
       'square', 'solid', 8.0, np.array([[16.0, 16.0]], np.float32),
-      np.zeros(1, np.float32), 3.0, np.zeros(2), np.ones((2, 3), np.float32),
+      np.zeros(1, np.float32), 3.0, np.zeros(2), np.ones((1, 2, 3), np.float32),
       32, 32)
   np.testing.assert_allclose(demo_world._tight_boxes(coverage),
                              [[10 / 32, 10 / 32, 22 / 32, 22 / 32]])
@@ -77,8 +77,8 @@ def test_render_video_boxes_follow_the_object():
     np.testing.assert_allclose(video.visibility, 1.0)
     # Pixels whose colour lies on the segment between the object's two
     # colours are the object: most of the box, almost nothing outside.
-    c0, c1 = video.colors[0]
     for t in range(6):
+      c0, c1 = video.colors[t, 0]
       x = video.frames[t].astype(np.float32) / 255
       d = c1 - c0
       s = np.clip(((x - c0) @ d) / (d @ d), 0, 1)[..., None]

@@ -80,7 +80,15 @@ class DemoWorldConfig:
     camera_zoom: (min, max) crop window height as a fraction of the photo's
       usable height.
     camera_zoom_change: max |log| zoom change over a video.
-    camera_pan: max pan distance over a video, fraction of the photo height.
+    camera_pan: max pan distance over a video, fraction of the photo height
+      (values > 1 need `photos_per_video` > 1).
+    photos_per_video: the background is a strip of this many photos side by
+      side that the camera pans along, so distant clips of one video show
+      different scenery (a background shared by the two views of a video is
+      the easiest shortcut for a contrastive objective).
+    object_color_drift: object colours move this far (0-1) from their first
+      palette to a second one over a video (slow lighting change), so colour
+      is not a shortcut between distant clips either.
     background_scale: photos are cached at this many times max(height,
       width) on their short side.
     backgrounds: names of `skimage.data` photographs.
@@ -106,6 +114,8 @@ class DemoWorldConfig:
   camera_zoom: Tuple[float, float] = (0.45, 0.85)
   camera_zoom_change: float = 0.35
   camera_pan: float = 0.35
+  photos_per_video: int = 1
+  object_color_drift: float = 0.0
   background_scale: float = 2.5
   backgrounds: Tuple[str, ...] = BACKGROUND_PHOTOS
   brightness_jitter: float = 0.1
@@ -144,6 +154,10 @@ class DemoWorldConfig:
                        f'{self.object_size} and {self.camera_zoom}.')
     if self.num_action_segments < 1:
       raise ValueError('num_action_segments must be >= 1.')
+    if self.photos_per_video < 1 or not 0 <= self.object_color_drift <= 1:
+      raise ValueError('Need photos_per_video >= 1 and object_color_drift in '
+                       f'[0, 1], got {self.photos_per_video}, '
+                       f'{self.object_color_drift}.')
     if not self.backgrounds:
       raise ValueError('backgrounds must name at least one skimage.data photo.')
 
@@ -162,10 +176,11 @@ class DemoVideo:
     actions: int32 [T, K], index into `ACTIONS` per frame and object.
     shapes: K shape names.
     textures: K texture names.
-    colors: float32 [K, 2, 3], the two colours of each object in [0, 1].
+    colors: float32 [T, K, 2, 3], the two colours of each object per frame,
+      in [0, 1] (before global brightness/contrast jitter and noise).
     camera: float32 [T, 4], crop window (center_y, center_x, height, width)
-      in pixels of the cached background photo.
-    background: name of the `skimage.data` photo.
+      in pixels of the background strip.
+    background: names of the `skimage.data` photos of the strip, '+'-joined.
     frame_rate: frames per second.
   """
   frames: np.ndarray
@@ -279,6 +294,20 @@ def load_background(name: str, short_side: int) -> np.ndarray:
   return resized
 
 
+def _background_strip(rng: np.random.Generator, names: List[str],
+                      short_side: int) -> np.ndarray:
+  """One photo, or square crops of several photos side by side [S, N*S, 3]."""
+  if len(names) == 1:
+    return load_background(names[0], short_side)
+  tiles = []
+  for name in names:
+    photo = load_background(name, short_side)
+    x0 = int(rng.integers(photo.shape[1] - short_side + 1))
+    y0 = int(rng.integers(photo.shape[0] - short_side + 1))
+    tiles.append(photo[y0:y0 + short_side, x0:x0 + short_side])
+  return np.concatenate(tiles, axis=1)
+
+
 def _camera_path(rng: np.random.Generator, photo_hw: Tuple[int, int],
                  cfg: DemoWorldConfig) -> np.ndarray:
   """Smooth crop windows [T, 4] (cy, cx, h, w) inside the photo."""
@@ -292,6 +321,8 @@ def _camera_path(rng: np.random.Generator, photo_hw: Tuple[int, int],
   win_h = np.minimum(usable_h * zoom0 * np.exp(dzoom * t), usable_h)
   win_w = win_h * aspect
   angle = rng.uniform(0, 2 * np.pi)
+  if pw > 1.5 * ph:  # A strip of photos: pan along it (+-17 degrees).
+    angle = rng.uniform(-0.3, 0.3) + np.pi * rng.integers(2)
   dist = rng.uniform(0.3, 1.0) * cfg.camera_pan * usable_h
   pan = dist * np.array([np.sin(angle), np.cos(angle)])
   dy, dx = pan[0] * t, pan[1] * t
@@ -385,15 +416,31 @@ def _luminance(rgb: np.ndarray) -> float:
   return float(rgb @ np.array([0.299, 0.587, 0.114]))
 
 
-def _object_colors(rng: np.random.Generator, min_contrast: float
-                   ) -> np.ndarray:
-  """Two random colours whose luminance differs by at least min_contrast."""
+def _object_colors(rng: np.random.Generator, min_contrast: float,
+                   sign: float = 0.0) -> np.ndarray:
+  """Two random colours [2, 3] whose luminance differs by >= min_contrast.
+
+  A non-zero `sign` fixes which colour is the brighter one, so palettes can
+  be interpolated without the contrast passing through zero.
+  """
   for _ in range(100):
     c = rng.uniform(0.0, 1.0, size=(2, 3))
-    if abs(_luminance(c[0]) - _luminance(c[1])) >= min_contrast:
+    diff = _luminance(c[1]) - _luminance(c[0])
+    if abs(diff) >= min_contrast and diff * sign >= 0:
       return c.astype(np.float32)
   c[0], c[1] = np.full(3, 0.1), np.full(3, 0.9)  # Contrast is unreachable.
-  return c.astype(np.float32)
+  return (c if sign >= 0 else c[::-1]).astype(np.float32)
+
+
+def _object_color_path(rng: np.random.Generator, cfg: DemoWorldConfig
+                       ) -> np.ndarray:
+  """Colours [T, 2, 3] drifting from one palette towards a second one."""
+  first = _object_colors(rng, cfg.min_color_contrast)
+  sign = np.sign(_luminance(first[1]) - _luminance(first[0]))
+  second = _object_colors(rng, cfg.min_color_contrast, sign)
+  s = cfg.object_color_drift * np.linspace(0.0, 1.0, cfg.num_frames)
+  s = s.astype(np.float32)[:, None, None]
+  return (1 - s) * first + s * second
 
 
 def _trajectory(rng: np.random.Generator, radius: float,
@@ -454,7 +501,10 @@ def _render_object(shape: str, texture: str, radius: float,
                    positions: np.ndarray, angles: np.ndarray, freq: float,
                    phase: np.ndarray, colors: np.ndarray, height: int,
                    width: int) -> Tuple[np.ndarray, np.ndarray]:
-  """Coverage [T, H, W] in [0, 1] and appearance [T, H, W, 3] of one object."""
+  """Coverage [T, H, W] in [0, 1] and appearance [T, H, W, 3] of one object.
+
+  `colors` is [T, 2, 3]: the two texture colours per frame.
+  """
   py = (np.arange(height, dtype=np.float32) + 0.5)[None, :, None]
   px = (np.arange(width, dtype=np.float32) + 0.5)[None, None, :]
   dy = py - positions[:, 0, None, None]
@@ -465,7 +515,8 @@ def _render_object(shape: str, texture: str, radius: float,
   b = (-sin * dx + cos * dy) / radius
   coverage = np.clip(0.5 - _shape_distance(shape, a, b) * radius, 0.0, 1.0)
   mix = _texture(texture, a, b, freq, phase)[..., None]
-  appearance = colors[0] * (1 - mix) + colors[1] * mix
+  c0, c1 = colors[:, None, None, 0], colors[:, None, None, 1]
+  appearance = c0 * (1 - mix) + c1 * mix
   return coverage.astype(np.float32), appearance.astype(np.float32)
 
 
@@ -514,26 +565,27 @@ def render_video(rng: np.random.Generator, class_id: int,
   num_frames, h, w = cfg.num_frames, cfg.height, cfg.width
   coverages, appearances = [], []
   actions = np.zeros((num_frames, num_objects), np.int32)
-  colors = np.zeros((num_objects, 2, 3), np.float32)
+  colors = np.zeros((num_frames, num_objects, 2, 3), np.float32)
   for k, ((obj_shape, obj_texture), diameter) in enumerate(
       zip(identities, diameters)):
     radius = diameter / 2
-    colors[k] = _object_colors(rng, cfg.min_color_contrast)
+    colors[:, k] = _object_color_path(rng, cfg)
     freq = rng.uniform(*cfg.texture_frequency)
     phase = rng.uniform(0, 1, size=2)
     positions, angles, actions[:, k] = _trajectory(rng, radius, cfg)
     coverage, appearance = _render_object(obj_shape, obj_texture, radius,
                                           positions, angles, freq, phase,
-                                          colors[k], h, w)
+                                          colors[:, k], h, w)
     coverages.append(coverage)
     appearances.append(appearance)
   draw_order = rng.permutation(num_objects)
 
-  # Background: a photo crop along a smooth camera path, channel-permuted
-  # and tinted per video so the photo's colours say nothing about the class.
-  background = cfg.backgrounds[rng.integers(len(cfg.backgrounds))]
-  photo = load_background(background,
-                          int(round(cfg.background_scale * max(h, w))))
+  # Background: crops of a photo (strip) along a smooth camera path,
+  # channel-permuted and tinted per video so colours say nothing of the class.
+  names = [cfg.backgrounds[i] for i in rng.integers(
+      len(cfg.backgrounds), size=cfg.photos_per_video)]
+  photo = _background_strip(rng, names,
+                            int(round(cfg.background_scale * max(h, w))))
   camera = _camera_path(rng, photo.shape[:2], cfg)
   frames = _sample_background(photo, camera, h, w)
   frames = frames[..., rng.permutation(3)] * rng.uniform(
@@ -571,7 +623,7 @@ def render_video(rng: np.random.Generator, class_id: int,
       textures=tuple(t for _, t in identities),
       colors=colors,
       camera=camera,
-      background=background,
+      background='+'.join(names),
       frame_rate=float(cfg.frame_rate))
 
 
