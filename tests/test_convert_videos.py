@@ -51,7 +51,8 @@ def _write_frame_folder(folder, num_frames=NUM_FRAMES, ext='jpg'):
 
 def _read_all(pattern):
   decoder = video_input.Decoder()
-  decoder.add_context(features.MEDIA_ID_KEY, tf.io.FixedLenFeature((), tf.string))
+  decoder.add_context(features.MEDIA_ID_KEY,
+                      tf.io.FixedLenFeature((), tf.string))
   decoder.add_context(features.LABEL_TEXT_KEY, tf.io.VarLenFeature(tf.string))
   decoder.add_feature(features.TIMESTAMP_KEY, tf.io.VarLenFeature(tf.int64))
   out = {}

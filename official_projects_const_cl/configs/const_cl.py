@@ -17,6 +17,8 @@ from official.modeling import optimization
 from official.vision.configs import backbones_3d
 from official.vision.configs import common
 from official.vision.configs import video_classification
+from official_projects_const_cl.tools import demo_data
+from official_projects_const_cl.tools import demo_world
 
 REGION_SOURCES = ('random', 'slic', 'fh', 'stored')
 TEMPORAL_SAMPLINGS = ('center', 'nearest', 'random')
@@ -26,13 +28,6 @@ LOSS_ENDPOINTS = ('res5_g+res5_r', 'res5', 'res4_pooled')
 # epochs", i.e. about 240k training clips (235 steps per epoch).
 K400_TRAIN_EXAMPLES = 240_000
 K400_VAL_EXAMPLES = 19_881
-
-
-def default_demo_dir() -> str:
-  """Where the demo world is generated on first use (override: env var)."""
-  return os.environ.get(
-      'CONST_CL_DEMO_DIR',
-      os.path.join(os.path.expanduser('~'), '.cache', 'const_cl', 'demo_v1'))
 
 
 @dataclasses.dataclass
@@ -298,22 +293,23 @@ def cvrl_pretrain_k400() -> cfg.ExperimentConfig:
   return _k400('cvrl', 200_000)
 
 
-# The demo world (tools/demo_data.py): 64x64 videos of 32 frames.
-DEMO_NUM_TRAIN = 384
-DEMO_NUM_VAL = 96
-DEMO_NUM_CLASSES = 4
+# The demo world (tools/demo_data.py): 64x64 videos of 32 frames, generated
+# with its defaults under `demo_data.default_demo_dir()` on first use.
+DEMO_NUM_TRAIN = demo_data.DEFAULT_NUM_TRAIN
+DEMO_NUM_VAL = demo_data.DEFAULT_NUM_VAL
+DEMO_NUM_CLASSES = demo_world.DemoWorldConfig().num_classes
 
 
 def _demo(method: str) -> cfg.ExperimentConfig:
   """A CPU-sized run on the embedded demo world."""
-  demo_dir = default_demo_dir()
+  demo_dir = demo_data.default_demo_dir()
   batch = 16
   exp = _pretrain_experiment(
       method=method,
       train_path=os.path.join(demo_dir, 'train-*.tfrecord'),
       val_path=os.path.join(demo_dir, 'val-*.tfrecord'),
       num_train=DEMO_NUM_TRAIN, num_val=DEMO_NUM_VAL, batch_size=batch,
-      train_steps=600, warmup_steps=50, base_lr=0.4,
+      train_steps=1500, warmup_steps=75, base_lr=1.0,
       feature_shape=(8, 64, 64, 3), temporal_stride=2,
       num_classes=DEMO_NUM_CLASSES)
   task = exp.task
@@ -323,6 +319,8 @@ def _demo(method: str) -> cfg.ExperimentConfig:
   task.model.backbone.resnet_3d_y.stem_filters = 16
   task.model.backbone.resnet_3d_y.stem_conv_temporal_kernel_size = 3
   task.model.norm_activation.use_sync_bn = False
+  # A short run: BN moving averages must settle within ~100 steps.
+  task.model.norm_activation.norm_momentum = 0.9
   task.model.global_head = MLPHead(num_hidden_layers=2,
                                    num_hidden_channels=256,
                                    num_output_channels=64)
@@ -331,10 +329,10 @@ def _demo(method: str) -> cfg.ExperimentConfig:
       num_layers=1, num_heads=2, hidden_channels=64, ffn_channels=256)
   task.model.context_length = 3
   task.knn.num_neighbors = 10
-  exp.trainer.validation_interval = 200
-  exp.trainer.steps_per_loop = 50
-  exp.trainer.summary_interval = 50
-  exp.trainer.checkpoint_interval = 200
+  exp.trainer.validation_interval = 500
+  exp.trainer.steps_per_loop = 100
+  exp.trainer.summary_interval = 100
+  exp.trainer.checkpoint_interval = 500
   return exp
 
 

@@ -23,6 +23,7 @@ from official_projects_const_cl.dataloaders import pretrain_input
 from official_projects_const_cl.evaluation import knn
 from official_projects_const_cl.losses import contrastive
 from official_projects_const_cl.modeling import temporal_sampling
+from official_projects_const_cl.tools import demo_data
 
 _LOSS_KEYS = ('total_loss', 'global_loss', 'region_loss', 'global_accuracy',
               'region_accuracy')
@@ -97,11 +98,7 @@ class ConstClPretrainTask(base_task.Task):
                    ) -> tf.data.Dataset:
     """Two-view clips; for validation with kNN, bank videos then queries."""
     if params.demo_data_dir:
-      # Imported lazily: only demo runs need the generator.
-      from official_projects_const_cl.tools import demo_data  # pylint: disable=g-import-not-at-top
-      demo_data.ensure_demo_dataset(
-          params.demo_data_dir, num_train=const_cl_cfg.DEMO_NUM_TRAIN,
-          num_val=const_cl_cfg.DEMO_NUM_VAL)
+      demo_data.ensure_demo_dataset(params.demo_data_dir)
     if (not params.is_training and self.task_config.knn.enabled and
         params.knn_bank_input_path):
       return pretrain_input.build_knn_dataset(params, input_context)

@@ -40,7 +40,7 @@ from official_projects_const_cl.tools import tfrecord_writer
 
 # Bump whenever rendering or the record layout changes, so cached demo
 # datasets of an older version are regenerated instead of silently reused.
-DEMO_DATA_VERSION = 1
+DEMO_DATA_VERSION = 2
 DEFAULT_NUM_TRAIN = 384
 DEFAULT_NUM_VAL = 96
 DEFAULT_NUM_SHARDS = 4
@@ -444,6 +444,18 @@ def generate_demo_dataset(
   finally:
     if os.path.exists(work_dir):
       shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def default_demo_dir(seed: int = 0) -> str:
+  """Where demo experiments keep the demo dataset by default.
+
+  `$CONST_CL_DEMO_DATA_DIR` if set, else `~/.cache/const_cl_demo`, plus a
+  `v<version>-seed<seed>` folder, so a new format version never meets an old
+  cache.
+  """
+  root = os.environ.get('CONST_CL_DEMO_DATA_DIR') or os.path.join(
+      os.path.expanduser('~'), '.cache', 'const_cl_demo')
+  return os.path.join(root, f'v{DEMO_DATA_VERSION}-seed{seed}')
 
 
 def ensure_demo_dataset(output_dir: str, **kwargs) -> Dict[str, object]:

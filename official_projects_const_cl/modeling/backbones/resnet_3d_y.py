@@ -21,6 +21,7 @@ from official.modeling import hyperparams
 from official.modeling import tf_utils
 from official.vision.modeling.backbones import factory
 from official.vision.modeling.layers import nn_blocks_3d
+from official_projects_const_cl.modeling import serialization
 
 layers = tf_keras.layers
 
@@ -229,21 +230,15 @@ class ResNet3DY(tf_keras.Model):
         'norm_momentum': self._norm_momentum,
         'norm_epsilon': self._norm_epsilon,
         'kernel_initializer': self._kernel_initializer,
-        'kernel_regularizer': tf_keras.regularizers.serialize(
-            self._kernel_regularizer) if self._kernel_regularizer else None,
-        'bias_regularizer': tf_keras.regularizers.serialize(
-            self._bias_regularizer) if self._bias_regularizer else None,
+        **serialization.serialize_regularizers(self._kernel_regularizer,
+                                               self._bias_regularizer),
         'name': self.name,
     }
 
   @classmethod
   def from_config(cls, config: Mapping[str, Any], custom_objects=None):
-    config = dict(config)
+    config = serialization.deserialize_regularizers(config, custom_objects)
     config['input_specs'] = layers.InputSpec(shape=config.pop('input_shape'))
-    for key in ('kernel_regularizer', 'bias_regularizer'):
-      if config[key] is not None:
-        config[key] = tf_keras.regularizers.deserialize(
-            config[key], custom_objects=custom_objects)
     return cls(**config)
 
 

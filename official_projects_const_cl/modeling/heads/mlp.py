@@ -14,6 +14,7 @@ import tensorflow as tf
 import tf_keras
 
 from official.modeling import tf_utils
+from official_projects_const_cl.modeling import serialization
 
 
 @tf_keras.utils.register_keras_serializable(package='ConstCL')
@@ -128,17 +129,12 @@ class MLPHead(tf_keras.layers.Layer):
         'norm_momentum': self._norm_momentum,
         'norm_epsilon': self._norm_epsilon,
         'kernel_initializer': self._kernel_initializer,
-        'kernel_regularizer': tf_keras.regularizers.serialize(
-            self._kernel_regularizer) if self._kernel_regularizer else None,
-        'bias_regularizer': tf_keras.regularizers.serialize(
-            self._bias_regularizer) if self._bias_regularizer else None,
+        **serialization.serialize_regularizers(self._kernel_regularizer,
+                                               self._bias_regularizer),
     }
     return {**super().get_config(), **config}
 
   @classmethod
   def from_config(cls, config: Dict[str, Any]):
-    config = dict(config)
-    for key in ('kernel_regularizer', 'bias_regularizer'):
-      if config[key] is not None:
-        config[key] = tf_keras.regularizers.deserialize(config[key])
+    config = serialization.deserialize_regularizers(config)
     return cls(**config)
