@@ -18,7 +18,8 @@ from official_projects_const_cl.dataloaders import features
 from official_projects_const_cl.tools import demo_data
 from official_projects_const_cl.tools import demo_world
 
-TINY = demo_world.DemoWorldConfig(num_frames=8, height=32, width=32)
+TINY = demo_world.DemoWorldConfig(num_frames=8, height=32, width=32,
+                                  num_classes=4)
 TINY_ARGS = dict(num_train=8, num_val=4, num_shards=2, world_config=TINY)
 
 
@@ -103,7 +104,8 @@ def test_render_video_boxes_follow_the_object():
 def test_class_identity_and_distractors():
   cfg = demo_world.DemoWorldConfig(num_frames=2, height=32, width=32,
                                    min_objects=3, max_objects=3,
-                                   class_defined_by='shape_texture')
+                                   class_defined_by='shape_texture',
+                                   num_classes=4)
   names = demo_world.class_names(cfg)
   assert names == ['disk-stripes', 'square-checker', 'triangle-dots',
                    'cross-rings']
@@ -181,8 +183,8 @@ def test_config_validation():
     demo_world.DemoWorldConfig(class_defined_by='shape', num_classes=6)
   with pytest.raises(ValueError, match='class_defined_by'):
     demo_world.DemoWorldConfig(class_defined_by='colour')
-  with pytest.raises(ValueError, match='class_id 4 outside'):
-    demo_world.render_video(np.random.default_rng(0), 4,
+  with pytest.raises(ValueError, match='class_id 8 outside'):
+    demo_world.render_video(np.random.default_rng(0), 8,
                             demo_world.DemoWorldConfig())
 
 

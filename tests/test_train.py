@@ -97,3 +97,24 @@ def test_input_path_matching_nothing_names_the_pattern(tiny_demo, tmp_path):
   with pytest.raises(FileNotFoundError, match='nowhere'):
     _run('cvrl_pretrain_demo', 'train', str(tmp_path / 'run'), tiny_demo,
          f'trainer.train_steps=1,task.train_data.input_path={missing}')
+
+
+def test_run_demo_reports_random_and_pretrained_knn(tiny_demo, tmp_path):
+  from official_projects_const_cl.tools import run_demo  # pylint: disable=g-import-not-at-top
+  override = ','.join([
+      f"task.train_data.input_path={tiny_demo['train_pattern']}",
+      f"task.validation_data.input_path={tiny_demo['val_pattern']}",
+      f"task.validation_data.knn_bank_input_path={tiny_demo['train_pattern']}",
+      'task.train_data.demo_data_dir=', 'task.validation_data.demo_data_dir=',
+      'task.train_data.global_batch_size=4',
+      'task.validation_data.global_batch_size=4',
+      'task.knn.num_neighbors=3', 'trainer.train_steps=2',
+      'trainer.validation_interval=2', 'trainer.steps_per_loop=1'])
+  results = run_demo.run_demo('const_cl_pretrain_demo', str(tmp_path),
+                              override)
+  for key in ('knn_top1_random_init', 'knn_top1_pretrained'):
+    assert 0.0 <= results[key] <= 1.0
+  assert os.path.exists(tmp_path / 'demo_results.json')
+  assert os.path.exists(tmp_path / 'pretrain' / 'ckpt-2.index')
+  text = run_demo.format_results(results)
+  assert 'randomly initialized network' in text and '%' in text

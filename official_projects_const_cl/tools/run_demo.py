@@ -26,16 +26,11 @@ import tensorflow as tf
 from official.core import exp_factory
 from official.core import task_factory
 from official.core import train_utils
+from official.modeling import hyperparams
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
 from official_projects_const_cl.tasks import experiment_runner
 
-_EXPERIMENT = flags.DEFINE_string(
-    'experiment', 'const_cl_pretrain_demo', 'Registered demo experiment.')
-_MODEL_DIR = flags.DEFINE_string(
-    'model_dir', os.path.join('runs', 'const_cl_demo'),
-    'Where checkpoints, summaries and demo_results.json go.')
-_PARAMS_OVERRIDE = flags.DEFINE_string(
-    'params_override', '', 'Model Garden params override (yaml or a.b=c).')
+FLAGS = flags.FLAGS
 
 
 def run_mode(experiment: str, model_dir: str, mode: str,
@@ -43,7 +38,8 @@ def run_mode(experiment: str, model_dir: str, mode: str,
   """Runs one Model Garden mode and returns its final eval logs."""
   params = exp_factory.get_exp_config(experiment)
   if params_override:
-    params.override(params_override, is_strict=True)
+    params = hyperparams.override_params_dict(params, params_override,
+                                              is_strict=True)
   params.validate()
   params.lock()
   if 'train' in mode:
@@ -97,12 +93,22 @@ def format_results(results: Dict[str, Any]) -> str:
   ])
 
 
+def define_flags():
+  """Flags of the demo command (defined only when run as a program)."""
+  flags.DEFINE_string('experiment', 'const_cl_pretrain_demo',
+                      'Registered demo experiment.')
+  flags.DEFINE_string('model_dir', os.path.join('runs', 'const_cl_demo'),
+                      'Where checkpoints, summaries and demo_results.json go.')
+  flags.DEFINE_string('params_override', '',
+                      'Model Garden params override (yaml or a.b=c).')
+
+
 def main(_):
-  results = run_demo(_EXPERIMENT.value, _MODEL_DIR.value,
-                     _PARAMS_OVERRIDE.value)
+  results = run_demo(FLAGS.experiment, FLAGS.model_dir, FLAGS.params_override)
   logging.info('Demo results: %s', results)
   print(format_results(results), flush=True)
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
