@@ -399,3 +399,22 @@ def test_const_cl_loss_combines_by_hand():
                               {'loss': 1.0, 'accuracy': 1.0}, {'accuracy': 1.0})
   with pytest.raises(ValueError, match='region_weight'):
     contrastive.const_cl_loss({}, {}, {}, region_weight=-1.0)
+
+
+def test_global_infonce_anchor_weights_select_anchors_not_negatives():
+  rng = np.random.default_rng(5)
+  a = tf.constant(rng.normal(size=(3, 4)), tf.float32)
+  b = tf.constant(rng.normal(size=(3, 4)), tf.float32)
+  full = contrastive.global_infonce(a, b, 0.2)
+  logits = np.concatenate([full['logits_a'].numpy(), full['logits_b'].numpy()])
+  labels = np.concatenate([full['labels'].numpy()] * 2)
+  log_z = np.log(np.exp(logits).sum(axis=1))
+  per_anchor = log_z - logits[np.arange(6), labels]
+  np.testing.assert_allclose(full['loss'], per_anchor.mean(), rtol=1e-5)
+  # Only video 0 scores (views a and b); videos 1, 2 remain negatives.
+  weighted = contrastive.global_infonce(a, b, 0.2,
+                                        anchor_weights=[1.0, 0.0, 0.0])
+  np.testing.assert_allclose(weighted['loss'],
+                             (per_anchor[0] + per_anchor[3]) / 2, rtol=1e-5)
+  none = contrastive.global_infonce(a, b, 0.2, anchor_weights=[0.0] * 3)
+  assert float(none['loss']) == 0.0 and float(none['accuracy']) == 0.0

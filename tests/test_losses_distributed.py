@@ -135,6 +135,32 @@ def _worker():
                     for k in ref_grads),
         'grad_norm': max(float(np.abs(g).max()) for g in ref_grads.values()),
     }
+  # Uneven local batches (a partial last validation batch): replica 0 holds
+  # 3 videos, replica 1 one. Positives must still be found at the right
+  # global rows, so the summed per-anchor losses equal the single device's.
+  from official_projects_const_cl.losses import contrastive  # pylint: disable=g-import-not-at-top
+  splits = (slice(0, 3), slice(3, 4))
+  uneven = strategy.experimental_distribute_values_from_function(
+      lambda ctx: {k: batch[k][splits[ctx.replica_id_in_sync_group]]  # pylint: disable=g-long-lambda
+                   for k in ('clip_a', 'clip_b')})
+  embed = init['embed']
+
+  @tf.function
+  def uneven_sum(local_batch):
+    def replica_fn(local_batch):
+      out = contrastive.global_infonce(tf.matmul(local_batch['clip_a'], embed),
+                                       tf.matmul(local_batch['clip_b'], embed))
+      n = tf.cast(2 * tf.shape(local_batch['clip_a'])[0], tf.float32)
+      return out['loss'] * n
+    return strategy.reduce(tf.distribute.ReduceOp.SUM,
+                           strategy.run(replica_fn, args=(local_batch,)),
+                           axis=None)
+
+  single = contrastive.global_infonce(tf.matmul(batch['clip_a'], embed),
+                                      tf.matmul(batch['clip_b'], embed))
+  result['uneven_global'] = {
+      'loss': float(abs(uneven_sum(uneven).numpy() -
+                        single['loss'].numpy() * 2 * GLOBAL_BATCH))}
   print('RESULT ' + json.dumps(result))
 
 
@@ -159,6 +185,10 @@ def test_mirrored_matches_single_device(differences, name):
   assert diff['grad_norm'] > 1e-3  # the comparison is not vacuous
   assert diff['loss'] < _TOL, diff
   assert diff['grad'] < _TOL, diff
+
+
+def test_uneven_replica_batches_find_their_positives(differences):
+  assert differences['uneven_global']['loss'] < 1e-4, differences
 
 
 if __name__ == '__main__':

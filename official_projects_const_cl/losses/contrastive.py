@@ -23,7 +23,7 @@ Model Garden training input uses `drop_remainder=True`); `replica_offset`
 relies on it.
 """
 
-from typing import Mapping
+from typing import Optional, Mapping
 
 import tensorflow as tf
 
@@ -77,14 +77,18 @@ def replica_offset(local_batch) -> tf.Tensor:
     local_batch: int or scalar int tensor, the per-replica batch size.
 
   Returns:
-    int32 scalar `replica_id_in_sync_group * local_batch` (0 outside a
-    strategy or in a cross-replica context).
+    int32 scalar: the summed batch sizes of the replicas before this one (0
+    outside a strategy or in a cross-replica context). The sizes are gathered,
+    so uneven per-replica batches (a partial last validation batch under
+    MirroredStrategy) still index the right rows.
   """
   ctx = _replica_context()
-  if ctx is None:
+  if ctx is None or ctx.num_replicas_in_sync == 1:
     return tf.constant(0, tf.int32)
   replica_id = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
-  return replica_id * tf.cast(local_batch, tf.int32)
+  sizes = ctx.all_gather(
+      tf.reshape(tf.cast(local_batch, tf.int32), [1]), axis=0)  # [R]
+  return tf.reduce_sum(sizes[:replica_id])
 
 
 def _l2_normalize(x: tf.Tensor) -> tf.Tensor:
@@ -118,7 +122,9 @@ def _check_compatible(a: tf.Tensor, b: tf.Tensor, names: str, where: str,
 
 def global_infonce(embeddings_a: tf.Tensor,
                    embeddings_b: tf.Tensor,
-                   temperature: float = 0.1) -> dict[str, tf.Tensor]:
+                   temperature: float = 0.1,
+                   anchor_weights: Optional[tf.Tensor] = None
+                   ) -> dict[str, tf.Tensor]:
   """CVRL's clip-level InfoNCE (eq. 1) with negatives from all replicas.
 
   Every local clip of both views is an anchor (2B anchors). The positive of
@@ -141,6 +147,10 @@ def global_infonce(embeddings_a: tf.Tensor,
     embeddings_b: [B, D] view-b embeddings, row i from the same video as row i
       of `embeddings_a`.
     temperature: softmax temperature tau (> 0).
+    anchor_weights: optional [B] weights of the local videos as anchors (both
+      views); all videos stay negatives. The loss and accuracy are then the
+      weighted means (0 when all weights are 0). Used by validation to score
+      held-out videos only while training videos share the batch.
 
   Returns:
     Dict of float32 tensors:
@@ -186,11 +196,18 @@ def global_infonce(embeddings_a: tf.Tensor,
 
   per_anchor = tf.nn.sparse_softmax_cross_entropy_with_logits(
       labels=all_labels, logits=logits)
-  correct = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32),
-                     all_labels)
+  correct = tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32),
+                             all_labels), tf.float32)
+  if anchor_weights is None:
+    weights = tf.ones_like(per_anchor)
+  else:
+    w = tf.cast(tf.reshape(anchor_weights, [-1]), tf.float32)
+    weights = tf.concat([w, w], axis=0)
+  total = tf.reduce_sum(weights)
   return {
-      'loss': tf.reduce_mean(per_anchor),
-      'accuracy': tf.reduce_mean(tf.cast(correct, tf.float32)),
+      'loss': tf.math.divide_no_nan(tf.reduce_sum(weights * per_anchor), total),
+      'accuracy': tf.math.divide_no_nan(tf.reduce_sum(weights * correct),
+                                        total),
       'logits_a': logits_a,
       'logits_b': logits_b,
       'labels': labels,

@@ -114,14 +114,25 @@ class ConstClPretrainTask(base_task.Task):
           self.task_config.temporal_sampling)
     return inputs
 
-  def compute_losses(self, model_outputs: Mapping[str, tf.Tensor]
+  def compute_losses(self, model_outputs: Mapping[str, tf.Tensor],
+                     anchor_weights: Optional[tf.Tensor] = None
                      ) -> Dict[str, tf.Tensor]:
-    """All loss terms and diagnostics (float32) for a view-major batch."""
+    """All loss terms and diagnostics (float32) for a view-major batch.
+
+    Args:
+      model_outputs: the model's outputs for [2B, ...] view-major inputs.
+      anchor_weights: optional [B] float weights of the videos as anchors
+        (global clips and source regions); every video remains a negative.
+
+    Returns:
+      Dict with total/global/region losses and accuracies.
+    """
     losses_cfg = self.task_config.losses
     emb = tf.cast(model_outputs['global_embeddings'], tf.float32)
     emb_a, emb_b = tf.split(emb, 2, axis=0)
     global_out = contrastive.global_infonce(
-        emb_a, emb_b, temperature=losses_cfg.global_temperature)
+        emb_a, emb_b, temperature=losses_cfg.global_temperature,
+        anchor_weights=anchor_weights)
     if not self.task_config.model.use_region_loss:
       zero = tf.constant(0.0, tf.float32)
       return {'total_loss': global_out['loss'],
@@ -134,9 +145,13 @@ class ConstClPretrainTask(base_task.Task):
     tgt_a, tgt_b = split('region_targets')
     h_a, h_b = split('region_features')
     m_a, m_b = split('region_mask')
+    q_a, q_b = m_a, m_b
+    if anchor_weights is not None:
+      w = tf.cast(anchor_weights, tf.float32)[:, None]
+      q_a, q_b = m_a * w, m_b * w
     t = losses_cfg.region_temperature
-    a2b = contrastive.instance_infonce(pred_a, tgt_b, h_a, h_b, m_a, m_b, t)
-    b2a = contrastive.instance_infonce(pred_b, tgt_a, h_b, h_a, m_b, m_a, t)
+    a2b = contrastive.instance_infonce(pred_a, tgt_b, h_a, h_b, q_a, m_b, t)
+    b2a = contrastive.instance_infonce(pred_b, tgt_a, h_b, h_a, q_b, m_a, t)
     return contrastive.const_cl_loss(global_out, a2b, b2a,
                                      region_weight=losses_cfg.region_weight)
 
@@ -191,29 +206,16 @@ class ConstClPretrainTask(base_task.Task):
     outputs = model(self._model_inputs(features), training=False)
     batch = tf.shape(features['image'])[0]
     is_query = features.get('is_query', tf.ones([batch], tf.bool))
-    num_queries = tf.reduce_sum(tf.cast(is_query, tf.int32))
-
-    def _query_terms():
-      # Losses over validation videos only (bank rows are training videos).
-      mask = tf.concat([is_query, is_query], axis=0)
-      sub = {k: tf.boolean_mask(v, mask) for k, v in outputs.items()
-             if k != 'attention_scores'}
-      return self.compute_losses(sub)
-
-    def _no_terms():
-      return {k: tf.constant(0.0, tf.float32) for k in _LOSS_KEYS}
-
-    if 'is_query' in features:
-      terms = tf.cond(num_queries > 1, _query_terms, _no_terms)
-    else:
-      terms = self.compute_losses(outputs)
-    weight = tf.cast(num_queries > 1, tf.float32) * tf.cast(
-        num_queries, tf.float32)
+    query_weights = tf.cast(is_query, tf.float32)
+    # Losses score validation videos only; the kNN bank's training videos in
+    # the same batch act as negatives. Weights, not masks or conditionals,
+    # so every replica runs the same collectives.
+    terms = self.compute_losses(outputs, anchor_weights=query_weights)
     self._update_metrics(metrics, terms,
-                         features.get('num_corrupt_frames', 0), weight)
-    batch_size = tf.shape(is_query)[0]
+                         features.get('num_corrupt_frames', 0),
+                         tf.reduce_sum(query_weights))
     return {
-        'knn_features': outputs['global_features'][:batch_size],
+        'knn_features': outputs['global_features'][:batch],
         'knn_labels': features['label'],
         'knn_is_query': is_query,
     }
