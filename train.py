@@ -15,12 +15,9 @@ from absl import flags
 from absl import logging
 import gin
 
-from official.common import distribute_utils
 from official.common import flags as tfm_flags
 from official.core import exp_factory
-from official.core import task_factory
 from official.core import train_utils
-from official.modeling import performance
 from official_projects_const_cl import registry_imports
 from official_projects_const_cl.tasks import experiment_runner
 
@@ -52,22 +49,8 @@ def main(_):
     gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_params)
   params = train_utils.parse_configuration(FLAGS)
   model_dir = FLAGS.model_dir
-  if 'train' in FLAGS.mode:
-    train_utils.serialize_config(params, model_dir)
-  if params.runtime.mixed_precision_dtype:
-    performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
-  strategy = distribute_utils.get_distribution_strategy(
-      distribution_strategy=params.runtime.distribution_strategy,
-      all_reduce_alg=params.runtime.all_reduce_alg,
-      num_gpus=params.runtime.num_gpus,
-      tpu_address=params.runtime.tpu)
-  with strategy.scope():
-    task = task_factory.get_task(params.task, logging_dir=model_dir)
-  logging.info('Running %s in mode %s; model_dir=%s', FLAGS.experiment,
-               FLAGS.mode, model_dir)
-  _, eval_logs = experiment_runner.run_experiment(
-      distribution_strategy=strategy, task=task, mode=FLAGS.mode,
-      params=params, model_dir=model_dir)
+  logging.info('Experiment %s', FLAGS.experiment)
+  eval_logs = experiment_runner.run(params, FLAGS.mode, model_dir)
   train_utils.save_gin_config(FLAGS.mode, model_dir)
   return eval_logs
 

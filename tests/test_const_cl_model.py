@@ -7,12 +7,14 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
+from official.core import train_utils
 from official.vision.modeling import factory_3d
 from official_projects_const_cl.modeling import const_cl_model
 from official_projects_const_cl.modeling import roi_align
 from official_projects_const_cl.modeling.backbones import resnet_3d_y
 from official_projects_const_cl.modeling.heads import instance_reconstructor
 from official_projects_const_cl.modeling.heads import mlp
+from official_projects_const_cl.tasks import experiment_runner
 
 ConstClModel = const_cl_model.ConstClModel
 TINY_SPECS = ((8, 1, (1,)), (16, 1, (1,)), (32, 1, (3,)), (64, 1, (3,)))
@@ -132,10 +134,25 @@ def test_cvrl_needs_no_boxes():
     ('res5', 256, 3 * 2 * 2), ('res4_pooled', 128, 3 * 2 * 2)])
 def test_single_branch_loss_endpoints(loss_endpoint, channels, tokens):
   model = _model(loss_endpoint=loss_endpoint)
-  out = model(_inputs(), training=False, return_attention_scores=True)
+  inputs = _inputs()
+  out = model(inputs, training=False, return_attention_scores=True)
   assert out['global_features'].shape == (4, 256)  # Global on res5.
   assert out['region_features'].shape == (4, N, channels)
   assert out['attention_scores'].shape[-1] == tokens
+  # Regions are ROI-pooled from res5, or from res4 2x2-average-pooled (C4p).
+  endpoints = model.backbone(inputs['image'], training=False)
+  local = endpoints['res5' if loss_endpoint == 'res5' else 'res4']
+  if loss_endpoint == 'res4_pooled':
+    local = tf.nn.avg_pool3d(local, [1, 2, 2], [1, 2, 2], 'VALID')
+  np.testing.assert_allclose(
+      out['global_features'],
+      tf.reduce_mean(endpoints['res5'], axis=[1, 2, 3]), atol=1e-5)
+  s = inputs['region_time_index']
+  frames = (2 * s + 1) * T // (2 * local.shape[1])
+  expected = roi_align.roi_pool_mean(
+      tf.gather(local, s, axis=1, batch_dims=1),
+      tf.gather(inputs['boxes'], frames, axis=1, batch_dims=1))
+  np.testing.assert_allclose(out['region_features'], expected, atol=1e-5)
 
 
 def test_graph_mode_and_gradients():
@@ -279,3 +296,7 @@ def test_batch_of_one_for_flops_counters():
   model = _model()
   out = model({k: v[:1] for k, v in _inputs().items()}, training=False)
   assert out['region_predictions'].shape == (1, N, 256)
+  # Model Garden's counter, given the batch-1 signature the runner passes.
+  signature = experiment_runner.flops_input_signature((T, S, S, 3), N)
+  flops = train_utils.try_count_flops(model, inputs_kwargs=signature)
+  assert flops is not None and flops > 0

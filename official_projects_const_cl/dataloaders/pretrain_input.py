@@ -55,6 +55,7 @@ from official.core import config_definitions as cfg
 from official.vision.dataloaders import decoder
 from official.vision.dataloaders import input_reader_factory
 from official.vision.dataloaders import parser as parser_lib
+from official.vision.ops import preprocess_ops_3d
 from official_projects_const_cl.dataloaders import augmentations
 from official_projects_const_cl.dataloaders import features
 from official_projects_const_cl.dataloaders import region_generators
@@ -413,10 +414,8 @@ class Parser(parser_lib.Parser):
       slots = nearest_readable(readable)
     sampled = tf.gather(sampled, slots)
     indices = tf.gather(indices, slots)
-    images = tf.map_fn(
-        lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3), sampled,
-        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-        parallel_iterations=self._num_frames)
+    images = preprocess_ops_3d.decode_jpeg(sampled, channels=3)
+    images.set_shape([self._num_frames, None, None, 3])
     num_corrupt = self._num_frames - tf.reduce_sum(tf.cast(readable, tf.int32))
     return images, indices, num_corrupt
 

@@ -1,29 +1,40 @@
-"""Model Garden's Orbit experiment runner, returning the evaluation logs.
+"""Runs a Model Garden experiment and returns its last evaluation logs.
 
-`official.core.train_lib.OrbitExperimentRunner.run` returns eval logs only for
+`official.core.train_lib.run_experiment` returns evaluation logs only for
 `train_and_post_eval`; the driver and the demo need the final kNN top-1 of
-`eval` and `train_and_eval` runs too, and the FLOPs count needs the two-view
-model's input signature. Both are added here by subclassing (the runner's
-documented customization point); everything else is Model Garden's.
+`eval` and `train_and_eval` runs too. An Orbit eval action (called with the
+output of every evaluation) captures them. Model Garden's FLOPs counter cannot
+guess the two-view model's inputs, so it is given a batch-1 signature here.
 """
 
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from absl import logging
 import tensorflow as tf
 import tf_keras
 
+from official.common import distribute_utils
 from official.core import base_task
 from official.core import config_definitions as cfg
+from official.core import task_factory
 from official.core import train_lib
 from official.core import train_utils
+from official.modeling import performance
 
 
-def flops_input_signature(params: cfg.ExperimentConfig
+def flops_input_signature(feature_shape: Sequence[int], num_boxes: int
                           ) -> Dict[str, Dict[str, tf.TensorSpec]]:
-  """A batch-1 input signature of the pretraining model (for FLOPs)."""
-  t, h, w, c = params.task.train_data.feature_shape
-  n = params.task.model.num_boxes
+  """A batch-1 input signature of the pretraining model (for FLOPs).
+
+  Args:
+    feature_shape: (T, H, W, C) of one clip.
+    num_boxes: N, region boxes per frame.
+
+  Returns:
+    `inputs_kwargs` for `train_utils.try_count_flops`.
+  """
+  t, h, w, c = feature_shape
+  n = num_boxes
   return {'inputs': {
       'image': tf.TensorSpec([1, t, h, w, c], tf.float32),
       'boxes': tf.TensorSpec([1, t, n, 4], tf.float32),
@@ -32,56 +43,44 @@ def flops_input_signature(params: cfg.ExperimentConfig
   }}
 
 
-class ExperimentRunner(train_lib.OrbitExperimentRunner):
-  """Runs a mode and returns (model, final evaluation logs)."""
-
-  def run(self) -> Tuple[tf_keras.Model, Mapping[str, Any]]:
-    mode, params = self._mode, self.params
-    logging.info('Starts to execute mode: %s', mode)
-    logs = None
-    with self.strategy.scope():
-      if mode in ('train', 'train_and_post_eval'):
-        self.controller.train(steps=params.trainer.train_steps)
-      elif mode == 'train_and_eval':
-        logs = self.controller.train_and_evaluate(
-            train_steps=params.trainer.train_steps,
-            eval_steps=params.trainer.validation_steps,
-            eval_interval=params.trainer.validation_interval)
-      elif mode == 'eval':
-        logs = self.controller.evaluate(steps=params.trainer.validation_steps)
-      elif mode == 'continuous_eval':
-        def timeout_fn():
-          return self.trainer.global_step.numpy() >= params.trainer.train_steps
-        logs = self.controller.evaluate_continuously(
-            steps=params.trainer.validation_steps,
-            timeout=params.trainer.continuous_eval_timeout,
-            timeout_fn=timeout_fn)
-      else:
-        raise ValueError(f'Unknown --mode {mode!r}: use train, eval, '
-                         'train_and_eval, train_and_post_eval or '
-                         'continuous_eval.')
-      if mode == 'train_and_post_eval' or (self._run_post_eval and
-                                           mode == 'train'):
-        logs = self.controller.evaluate(steps=params.trainer.validation_steps)
-
-    num_params = train_utils.try_count_params(self.trainer.model)
-    if num_params is not None:
-      logging.info('Number of trainable params in model: %f Millions.',
-                   num_params / 1e6)
-    flops = train_utils.try_count_flops(
-        self.trainer.model, inputs_kwargs=flops_input_signature(params))
-    if flops is not None:
-      logging.info('FLOPs (multiply-adds) of one clip forward: %f Billions.',
-                   flops / 1e9 / 2)
-    return self.trainer.model, dict(logs or {})
-
-
 def run_experiment(distribution_strategy: tf.distribute.Strategy,
                    task: base_task.Task, mode: str,
                    params: cfg.ExperimentConfig, model_dir: str
                    ) -> Tuple[tf_keras.Model, Mapping[str, Any]]:
-  """Like `train_lib.run_experiment`, but returns eval logs of every mode."""
-  runner = ExperimentRunner(
+  """Like `train_lib.run_experiment`, but returns the last eval logs."""
+  evaluations: List[Mapping[str, Any]] = []
+  model, post_eval_logs = train_lib.run_experiment(
       distribution_strategy=distribution_strategy, task=task, mode=mode,
-      params=params, model_dir=model_dir)
-  return runner.run()
+      params=params, model_dir=model_dir, eval_actions=[evaluations.append])
+  flops = train_utils.try_count_flops(
+      model, inputs_kwargs=flops_input_signature(
+          params.task.train_data.feature_shape, params.task.model.num_boxes))
+  if flops is not None:
+    logging.info('FLOPs (multiply-adds) of one clip forward: %f Billions.',
+                 flops / 1e9 / 2)
+  logs = post_eval_logs or (evaluations[-1] if evaluations else {})
+  return model, dict(logs)
+
+
+def run(params: cfg.ExperimentConfig, mode: str,
+        model_dir: str) -> Mapping[str, Any]:
+  """Runs a resolved experiment config as `train.py` does; returns eval logs.
+
+  Writes `params.yaml` for training modes, sets the mixed-precision policy,
+  builds the strategy of `params.runtime` and the task inside its scope.
+  """
+  if 'train' in mode:
+    train_utils.serialize_config(params, model_dir)
+  if params.runtime.mixed_precision_dtype:
+    performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
+  strategy = distribute_utils.get_distribution_strategy(
+      distribution_strategy=params.runtime.distribution_strategy,
+      all_reduce_alg=params.runtime.all_reduce_alg,
+      num_gpus=params.runtime.num_gpus,
+      tpu_address=params.runtime.tpu)
+  with strategy.scope():
+    task = task_factory.get_task(params.task, logging_dir=model_dir)
+  logging.info('Running mode %s; model_dir=%s', mode, model_dir)
+  _, logs = run_experiment(distribution_strategy=strategy, task=task,
+                           mode=mode, params=params, model_dir=model_dir)
+  return logs

@@ -24,8 +24,6 @@ from absl import logging
 import tensorflow as tf
 
 from official.core import exp_factory
-from official.core import task_factory
-from official.core import train_utils
 from official.modeling import hyperparams
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
 from official_projects_const_cl.tasks import experiment_runner
@@ -42,14 +40,7 @@ def run_mode(experiment: str, model_dir: str, mode: str,
                                               is_strict=True)
   params.validate()
   params.lock()
-  if 'train' in mode:
-    train_utils.serialize_config(params, model_dir)
-  strategy = tf.distribute.get_strategy()
-  with strategy.scope():
-    task = task_factory.get_task(params.task, logging_dir=model_dir)
-  _, eval_logs = experiment_runner.run_experiment(
-      distribution_strategy=strategy, task=task, mode=mode, params=params,
-      model_dir=model_dir)
+  eval_logs = experiment_runner.run(params, mode, model_dir)
   return {k: float(v) for k, v in (eval_logs or {}).items()
           if tf.rank(v) == 0}
 
