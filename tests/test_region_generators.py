@@ -50,7 +50,10 @@ def test_random_boxes_ranges_and_joint_distribution():
   assert abs(_corr(h, xmin / (1 - w))) < 0.1
   assert abs(_corr(ymin / (1 - h), xmin / (1 - w))) < 0.1
   assert np.mean(np.abs(ymin - xmin) < 1e-3) < 0.01
-  assert np.mean(np.abs(h - w) < 1e-3) < 0.01
+  # h and w are tied by the aspect range, so |h - w| < 1e-3 already happens
+  # for ~0.75% of independent draws; a window of 1e-4 (~0.08%) keeps the
+  # check for a shared draw (100%) without sitting at the threshold.
+  assert np.mean(np.abs(h - w) < 1e-4) < 0.01
   # Positions cover the frame.
   assert (ymin / (1 - h)).min() < 0.02 and (ymin / (1 - h)).max() > 0.98
 
