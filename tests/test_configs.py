@@ -20,7 +20,47 @@ YAML_DIR = os.path.join(os.path.dirname(__file__), '..',
 def test_all_issue_experiments_are_registered():
   assert set(EXPERIMENTS) >= {
       'const_cl_pretrain_k400', 'const_cl_pretrain_k400_100k',
-      'cvrl_pretrain_k400', 'const_cl_pretrain_demo', 'cvrl_pretrain_demo'}
+      'cvrl_pretrain_k400', 'const_cl_pretrain_demo', 'cvrl_pretrain_demo',
+      'const_cl_linear_eval_k400', 'const_cl_linear_eval_ucf101',
+      'const_cl_linear_eval_hmdb51', 'const_cl_finetune_ucf101',
+      'const_cl_finetune_hmdb51', 'const_cl_linear_eval_demo',
+      'const_cl_finetune_demo'}
+
+
+# name: (classes, epochs, batch, LR, weight decay, dropout, linear, videos)
+RECOGNITION_RECIPES = {
+    'const_cl_linear_eval_k400': (400, 100, 1024, 32.0, 0.0, 0.0, True,
+                                  240_000),
+    'const_cl_linear_eval_ucf101': (101, 50, 128, 0.84, 0.0, 0.0, True, 9537),
+    'const_cl_linear_eval_hmdb51': (51, 50, 128, 0.84, 0.0, 0.0, True, 3570),
+    'const_cl_finetune_ucf101': (101, 50, 128, 0.72, 1e-5, 0.5, False, 9537),
+    'const_cl_finetune_hmdb51': (51, 50, 128, 0.84, 1e-5, 0.5, False, 3570),
+}
+
+
+@pytest.mark.parametrize('name', sorted(RECOGNITION_RECIPES))
+def test_recognition_paper_recipes(name):
+  classes, epochs, batch, lr, wd, dropout, linear, videos = (
+      RECOGNITION_RECIPES[name])
+  exp = exp_factory.get_exp_config(name)
+  t = exp.task
+  assert t.train_data.num_classes == t.validation_data.num_classes == classes
+  assert t.train_data.global_batch_size == batch
+  assert t.train_data.feature_shape == (32, 224, 224, 3)
+  assert t.train_data.temporal_stride == t.validation_data.temporal_stride == 2
+  assert t.train_data.aug_flip
+  assert t.validation_data.feature_shape == (32, 256, 256, 3)
+  assert t.validation_data.min_image_size == 256
+  assert (t.validation_data.num_test_clips,
+          t.validation_data.num_test_crops) == (10, 3)
+  assert exp.trainer.train_steps == epochs * (videos // batch)
+  opt = exp.trainer.optimizer_config
+  assert opt.optimizer.type == 'sgd' and opt.optimizer.sgd.momentum == 0.9
+  assert opt.learning_rate.cosine.initial_learning_rate == lr
+  assert t.losses.l2_weight_decay == wd and t.model.dropout_rate == dropout
+  assert t.model.freeze_backbone == linear == t.model.normalize_features
+  assert t.model.res5_branch == 'res5_g'
+  assert t.model.backbone.resnet_3d_y.branch_res5  # A ConST-CL checkpoint.
 
 
 @pytest.mark.parametrize('name', EXPERIMENTS)
@@ -32,7 +72,12 @@ def test_experiment_validates_and_builds(name):
     # Paper-size: build the variables only (no 224px forward pass).
     exp.task.train_data.feature_shape = (16, 224, 224, 3)
   model = task.build_model()
-  model.build_heads()
+  if hasattr(model, 'build_heads'):  # Pretraining.
+    model.build_heads()
+  else:  # Recognition: one res5 (the pretrained res5_g), a linear layer.
+    assert sorted(model.backbone.output_specs) == ['res2', 'res3', 'res4',
+                                                   'res5']
+    model(tf.zeros([1, 8, 32, 32, 3]))  # Tiny input: builds the classifier.
   assert model.count_params() > 0
   assert 'backbone' in model.checkpoint_items
 

@@ -26,13 +26,16 @@ def _frame(t, size=SIZE):
   return frame
 
 
-def _write_video(path, codec, num_frames=NUM_FRAMES, rate=8, size=SIZE):
+def _write_video(path, codec, num_frames=NUM_FRAMES, rate=8, size=SIZE,
+                 frame_fn=_frame, gop=None):
   with av.open(str(path), mode='w') as container:
     stream = container.add_stream(codec, rate=rate)
     stream.width = stream.height = size
     stream.pix_fmt = 'yuv420p'
+    if gop:
+      stream.codec_context.gop_size = gop
     for t in range(num_frames):
-      frame = av.VideoFrame.from_ndarray(_frame(t, size), format='rgb24')
+      frame = av.VideoFrame.from_ndarray(frame_fn(t, size), format='rgb24')
       for packet in stream.encode(frame):
         container.mux(packet)
     for packet in stream.encode():
@@ -236,3 +239,371 @@ def test_sequence_example_rejects_bad_input():
         box_tracks=[[0, 1]])
   with pytest.raises(ValueError, match='uint8'):
     tfrecord_writer.encode_jpeg(np.zeros((4, 4, 3), np.float32))
+
+
+# --- Official dataset lists: UCF101 / HMDB51 splits, Kinetics CSV. ----------
+
+
+def _labels_of(records):
+  return {key: ex[features.LABEL_KEY].numpy().tolist()
+          for key, ex in records.items()}
+
+
+def _read_lines(path):
+  with open(path) as f:
+    return f.read().splitlines()
+
+
+@pytest.fixture
+def ucf101(tmp_path):
+  """A 3-class UCF101 tree and its official-format `ucfTrainTestlist/`."""
+  root = tmp_path / 'UCF-101'
+  videos = {
+      'PlayingCello': ['v_PlayingCello_g08_c01', 'v_PlayingCello_g01_c01'],
+      'ApplyEyeMakeup': ['v_ApplyEyeMakeup_g08_c01',
+                         'v_ApplyEyeMakeup_g01_c01',
+                         'v_ApplyEyeMakeup_g02_c01'],
+      # As in UCF101: the folder and the file names differ in case.
+      'HandstandPushups': ['v_HandStandPushups_g08_c01'],
+  }
+  for folder, stems in videos.items():
+    (root / folder).mkdir(parents=True)
+    for stem in stems:
+      _write_video(root / folder / f'{stem}.avi', 'mpeg4', num_frames=2)
+  lists = tmp_path / 'ucfTrainTestlist'
+  lists.mkdir()
+  # Not alphabetical: the label order must be classInd's. CRLF and trailing
+  # blank lines as in files edited on Windows.
+  (lists / 'classInd.txt').write_bytes(
+      b'1 PlayingCello\r\n2 ApplyEyeMakeup\r\n3 HandstandPushups\r\n\r\n')
+  (lists / 'trainlist01.txt').write_text(
+      'ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 2\n'
+      'HandstandPushups/v_HandStandPushups_g08_c01.avi 3\n'
+      'PlayingCello/v_PlayingCello_g08_c01.avi 1\n\n')
+  (lists / 'testlist01.txt').write_bytes(
+      b'ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\r\n'
+      b'PlayingCello/v_PlayingCello_g01_c01.avi\r\n')
+  (lists / 'trainlist02.txt').write_text(
+      'ApplyEyeMakeup/v_ApplyEyeMakeup_g02_c01.avi 2\n'
+      'ApplyEyeMakeup/v_ApplyEyeMakeup_g25_c07.avi 2\n'
+      'PlayingCello/v_PlayingCello_g09_c02.avi 1\n')
+  return root, lists
+
+
+def test_ucf101_split_selects_listed_videos_with_classind_labels(ucf101,
+                                                                  tmp_path):
+  root, lists = ucf101
+  prefix = str(tmp_path / 'out' / 'train_split1')
+  report = convert_videos.convert(
+      str(root), prefix, label_source=convert_videos.Ucf101SplitLabels(
+          str(lists), split=1, subset='train'), progress=False)
+  assert report.written == 3 and not report.failed
+  assert report.class_names == ['PlayingCello', 'ApplyEyeMakeup',
+                                'HandstandPushups']
+  assert _read_lines(prefix + '_label_map.txt') == report.class_names
+  assert not os.path.exists(prefix + '_failures.csv')
+  assert sorted(os.path.basename(p) for p in report.skipped) == [
+      'v_ApplyEyeMakeup_g01_c01.avi', 'v_ApplyEyeMakeup_g02_c01.avi',
+      'v_PlayingCello_g01_c01.avi']
+  records = _read_all(prefix + '-*.tfrecord')
+  assert _labels_of(records) == {
+      'ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01': [1],
+      'HandstandPushups/v_HandStandPushups_g08_c01': [2],
+      'PlayingCello/v_PlayingCello_g08_c01': [0]}
+  assert records['HandstandPushups/v_HandStandPushups_g08_c01'][
+      features.LABEL_TEXT_KEY].numpy().tolist() == [b'HandstandPushups']
+  _check_colours(records['PlayingCello/v_PlayingCello_g08_c01'], [0, 1])
+
+
+def test_ucf101_test_list_via_cli_labels_from_folder(ucf101, tmp_path, capsys):
+  root, lists = ucf101
+  prefix = str(tmp_path / 'out' / 'test_split1')
+  report = convert_videos.cli([
+      f'--input_dir={root}', f'--ucf101_split_dir={lists}', '--split=1',
+      '--subset=test', f'--output_prefix={prefix}'])
+  assert report.written == 2
+  assert _labels_of(_read_all(prefix + '-*.tfrecord')) == {
+      'ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01': [1],
+      'PlayingCello/v_PlayingCello_g01_c01': [0]}
+  assert _read_lines(prefix + '_label_map.txt') == [
+      'PlayingCello', 'ApplyEyeMakeup', 'HandstandPushups']
+  assert 'Wrote 2 videos' in capsys.readouterr().out
+
+
+def test_ucf101_missing_videos_stop_unless_allowed(ucf101, tmp_path, capsys):
+  root, lists = ucf101
+  prefix = str(tmp_path / 'out' / 'train_split2')
+  source = convert_videos.Ucf101SplitLabels(str(lists), 2, 'train')
+  with pytest.raises(convert_videos.MissingVideosError,
+                     match=r'2 of the 3 videos listed by UCF101 split 2 train'
+                     r'.*v_ApplyEyeMakeup_g25_c07.avi.*--allow_missing'
+                     ) as error:
+    convert_videos.convert(str(root), prefix, label_source=source,
+                           progress=False)
+  missing = ['ApplyEyeMakeup/v_ApplyEyeMakeup_g25_c07.avi',
+             'PlayingCello/v_PlayingCello_g09_c02.avi']
+  assert [name for name, _ in error.value.missing] == missing
+  assert not glob.glob(prefix + '-*.tfrecord')  # Nothing converted.
+  with open(prefix + '_failures.csv') as f:
+    rows = f.read().splitlines()
+  assert [row.split(',')[0] for row in rows] == missing
+  assert 'trainlist02.txt:2' in rows[0]
+
+  with pytest.raises(SystemExit, match='v_PlayingCello_g09_c02'):
+    convert_videos.cli([f'--input_dir={root}', f'--ucf101_split_dir={lists}',
+                        '--split=2', '--subset=train',
+                        f'--output_prefix={prefix}'])
+
+  report = convert_videos.cli([
+      f'--input_dir={root}', f'--ucf101_split_dir={lists}', '--split=2',
+      '--subset=train', '--allow_missing', f'--output_prefix={prefix}'])
+  assert report.written == 1
+  assert [name for name, _ in report.missing] == missing
+  assert [name for name, _ in report.failed] == missing
+  assert '2 listed but missing' in report.summary()
+  assert 'FAILED PlayingCello/v_PlayingCello_g09_c02.avi' in (
+      capsys.readouterr().out)
+  assert _labels_of(_read_all(prefix + '-*.tfrecord')) == {
+      'ApplyEyeMakeup/v_ApplyEyeMakeup_g02_c01': [1]}
+  # A later run without failures removes the earlier failures CSV.
+  convert_videos.convert(
+      str(root), prefix, label_source=convert_videos.Ucf101SplitLabels(
+          str(lists), 1, 'test'), progress=False)
+  assert not os.path.exists(prefix + '_failures.csv')
+
+
+def test_ucf101_malformed_lists_name_file_and_line(ucf101, tmp_path):
+  _, lists = ucf101
+  (lists / 'trainlist03.txt').write_text(
+      'PlayingCello/v_PlayingCello_g08_c01.avi 1\n'
+      'PlayingCello/v_PlayingCello_g01_c01.avi 2\n')
+  with pytest.raises(ValueError, match=r'trainlist03.txt:2: class id 2 does '
+                     r'not match the folder .PlayingCello.'):
+    convert_videos.Ucf101SplitLabels(str(lists), 3, 'train').listed()
+  with pytest.raises(FileNotFoundError, match='testlist03.txt'):
+    convert_videos.Ucf101SplitLabels(str(lists), 3, 'test')
+  (lists / 'classInd.txt').write_text('1 PlayingCello\n3 ApplyEyeMakeup\n')
+  with pytest.raises(ValueError, match=r'classInd.txt:2: expected "2 '):
+    convert_videos.Ucf101SplitLabels(str(lists), 1, 'test').listed()
+  with pytest.raises(SystemExit):  # --subset is required.
+    convert_videos.cli([f'--input_dir={tmp_path}',
+                        f'--ucf101_split_dir={lists}',
+                        f'--output_prefix={tmp_path}/o'])
+
+
+@pytest.fixture
+def hmdb51(tmp_path):
+  """A 3-class HMDB51 tree and its `testTrainMulti_7030_splits/` files."""
+  root = tmp_path / 'hmdb51'
+  on_disk = {
+      'brush_hair': ['April_09_brush_hair_u_nm_np1_ba_goo_0',
+                     'Blonde_being_brushed_brush_hair_f_nm_np2_ri_med_0'],
+      'cartwheel': ['Acrobacias_de_un_fenomeno_cartwheel_f_cm_np1_ba_bad_8',
+                    '(Rad)Schlag_die_Bank!_cartwheel_f_cm_np1_le_med_0'],
+  }
+  for folder, stems in on_disk.items():
+    (root / folder).mkdir(parents=True)
+    for stem in stems:
+      _write_video(root / folder / f'{stem}.avi', 'mpeg4', num_frames=2)
+  # A video extracted to frames is found by its .avi name too.
+  _write_frame_folder(str(root / 'wave' / 'Wave_hello_wave_u_cm_np1_fr_med_0'),
+                      num_frames=3)
+  lists = tmp_path / 'testTrainMulti_7030_splits'
+  lists.mkdir()
+  split1 = {
+      'wave': 'Wave_hello_wave_u_cm_np1_fr_med_0.avi 1 \n',
+      'brush_hair': 'April_09_brush_hair_u_nm_np1_ba_goo_0.avi 1 \r\n'
+                    'Blonde_being_brushed_brush_hair_f_nm_np2_ri_med_0.avi 2 '
+                    '\r\n\r\n',
+      'cartwheel': 'Acrobacias_de_un_fenomeno_cartwheel_f_cm_np1_ba_bad_8.avi'
+                   ' 0 \n(Rad)Schlag_die_Bank!_cartwheel_f_cm_np1_le_med_0.avi'
+                   ' 1 \n',
+  }
+  for name, text in split1.items():
+    (lists / f'{name}_test_split1.txt').write_bytes(text.encode())
+    (lists / f'{name}_test_split2.txt').write_text(
+        text.replace(' 1 ', ' 0 ') + f'{name}_gone_u_nm_np1_fr_med_1.avi 1\n')
+  return root, lists
+
+
+def test_hmdb51_split_sorted_classes_and_subsets(hmdb51, tmp_path):
+  root, lists = hmdb51
+  prefix = str(tmp_path / 'out' / 'hmdb_train1')
+  report = convert_videos.convert(
+      str(root), prefix, label_source=convert_videos.Hmdb51SplitLabels(
+          str(lists), 1, 'train'), progress=False)
+  assert report.written == 3 and not report.failed
+  assert _read_lines(prefix + '_label_map.txt') == [
+      'brush_hair', 'cartwheel', 'wave']
+  records = _read_all(prefix + '-*.tfrecord')
+  assert _labels_of(records) == {
+      'brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_0': [0],
+      'cartwheel/(Rad)Schlag_die_Bank!_cartwheel_f_cm_np1_le_med_0': [1],
+      'wave/Wave_hello_wave_u_cm_np1_fr_med_0': [2]}
+  _check_colours(records['wave/Wave_hello_wave_u_cm_np1_fr_med_0'],
+                 [0, 1, 2])
+
+  prefix = str(tmp_path / 'out' / 'hmdb_test1')
+  report = convert_videos.cli([
+      f'--input_dir={root}', f'--hmdb51_split_dir={lists}', '--split=1',
+      '--subset=test', f'--output_prefix={prefix}'])
+  assert _labels_of(_read_all(prefix + '-*.tfrecord')) == {
+      'brush_hair/Blonde_being_brushed_brush_hair_f_nm_np2_ri_med_0': [0]}
+
+
+def test_hmdb51_missing_videos_reported(hmdb51, tmp_path):
+  root, lists = hmdb51
+  prefix = str(tmp_path / 'out' / 'hmdb_train2')
+  with pytest.raises(convert_videos.MissingVideosError,
+                     match='3 of the 3 videos listed by HMDB51 split 2 train'
+                     ) as error:
+    convert_videos.convert(str(root), prefix, progress=False,
+                           label_source=convert_videos.Hmdb51SplitLabels(
+                               str(lists), 2, 'train'))
+  expected = [f'{c}/{c}_gone_u_nm_np1_fr_med_1.avi'
+              for c in ('brush_hair', 'cartwheel', 'wave')]
+  assert [name for name, _ in error.value.missing] == expected
+  with open(prefix + '_failures.csv') as f:
+    assert [r.split(',')[0] for r in f.read().splitlines()] == expected
+  report = convert_videos.convert(
+      str(root), prefix, progress=False,
+      label_source=convert_videos.Hmdb51SplitLabels(
+          str(lists), 2, 'train', allow_missing=True))
+  assert report.written == 0 and len(report.missing) == 3
+  (lists / 'wave_test_split3.txt').write_text('a.avi 1\nb.avi train\n')
+  with pytest.raises(ValueError, match=r'wave_test_split3.txt:2: expected'):
+    convert_videos.Hmdb51SplitLabels(str(lists), 3, 'train').listed()
+
+
+def _ramp_frame(t, size=SIZE):
+  """Frame t of the long test video: 10 levels apart per frame."""
+  frame = np.zeros((size, size, 3), np.uint8)
+  frame[..., 0] = 10 + 10 * t
+  frame[..., 1] = 240 - 10 * t
+  frame[..., 2] = 60
+  return frame
+
+
+def _check_ramp_frames(jpegs, frame_ids):
+  """The frames are those of `frame_ids`: the nearest in colour of the ramp."""
+  ramp = np.stack([_ramp_frame(t)[0, 0] for t in range(24)]).astype(float)
+  nearest = [int(np.argmin(np.abs(
+      ramp - tf.io.decode_jpeg(jpeg).numpy().mean((0, 1))).sum(-1)))
+             for jpeg in jpegs]
+  assert nearest == list(frame_ids)
+
+
+def _check_ramp(example, frame_ids):
+  _check_ramp_frames(example[features.IMAGE_KEY].numpy(), frame_ids)
+
+
+@pytest.fixture
+def kinetics(tmp_path):
+  """Trimmed clips, full videos and the official CSV of a tiny Kinetics."""
+  root = tmp_path / 'k400'
+  (root / 'train' / 'abseiling').mkdir(parents=True)
+  # An already trimmed clip (downloader output): written whole, even though
+  # the full video of the same id is there too.
+  _write_video(root / 'train' / 'abseiling' / 'aaaaaaaaaaa_000002_000012.mp4',
+               'libx264')
+  _write_video(root / 'aaaaaaaaaaa.mp4', 'libx264', num_frames=24,
+               frame_fn=_ramp_frame)
+  # Full videos: 24 frames at 8 fps, key frames every 4 (seeking) or only
+  # the first one.
+  _write_video(root / '-bbbbbbbbbb.mp4', 'libx264', num_frames=24,
+               frame_fn=_ramp_frame, gop=4)
+  _write_video(root / 'dddddddddd_.webm', 'libvpx', num_frames=24,
+               frame_fn=_ramp_frame)
+  train_csv = tmp_path / 'train.csv'
+  train_csv.write_text(
+      'label,youtube_id,time_start,time_end,split,is_cc\n'
+      'abseiling,aaaaaaaaaaa,2,12,train,0\n'
+      'air drumming,-bbbbbbbbbb,1,2,train,0\n'
+      '"passing American football (in game)",dddddddddd_,0.5,1.5,train,1\n'
+      'zumba,ccccccccccc,10,20,train,0\n')
+  return root, train_csv
+
+
+def test_kinetics_csv_trimmed_and_full_videos(kinetics, tmp_path):
+  root, train_csv = kinetics
+  prefix = str(tmp_path / 'out' / 'k400_train')
+  report = convert_videos.convert(
+      str(root), prefix, progress=False,
+      label_source=convert_videos.KineticsCsvLabels(str(train_csv)))
+  # The missing YouTube video is reported, the others converted.
+  assert report.written == 3
+  assert [name for name, _ in report.missing] == ['ccccccccccc_000010_000020']
+  assert 'train.csv:5' in report.missing[0][1]
+  with open(prefix + '_failures.csv') as f:
+    assert f.read().startswith('ccccccccccc_000010_000020,')
+  # Sorted CSV labels, the one whose videos are all missing included.
+  labels = ['abseiling', 'air drumming', 'passing American football (in game)',
+            'zumba']
+  assert _read_lines(prefix + '_label_map.txt') == labels
+  records = _read_all(prefix + '-*.tfrecord')
+  assert _labels_of(records) == {'aaaaaaaaaaa_000002_000012': [0],
+                                 '-bbbbbbbbbb_000001_000002': [1],
+                                 'dddddddddd__000000_000001': [2]}
+  assert records['dddddddddd__000000_000001'][
+      features.LABEL_TEXT_KEY].numpy().tolist() == [labels[2].encode()]
+  # The trimmed clip is written whole.
+  _check_colours(records['aaaaaaaaaaa_000002_000012'], range(NUM_FRAMES))
+  # Full videos are trimmed to [time_start, time_end): 8 fps.
+  full = records['-bbbbbbbbbb_000001_000002']
+  _check_ramp(full, range(8, 16))
+  np.testing.assert_array_equal(full[features.TIMESTAMP_KEY].numpy()[:, 0],
+                                1000000 + 125000 * np.arange(8))
+  webm = records['dddddddddd__000000_000001']
+  _check_ramp(webm, range(4, 12))
+  np.testing.assert_array_equal(webm[features.TIMESTAMP_KEY].numpy()[:, 0],
+                                500000 + 125000 * np.arange(8))
+
+
+def test_kinetics_columns_by_header_and_class_list(kinetics, tmp_path):
+  root, _ = kinetics
+  val_csv = tmp_path / 'val.csv'
+  val_csv.write_bytes(b'youtube_id,time_start,time_end,label,split\r\n'
+                      b'-bbbbbbbbbb,2,3,air drumming,val\r\n\r\n')
+  class_list = tmp_path / 'classes.txt'
+  class_list.write_text('abseiling\nair drumming\nzumba\n')
+  prefix = str(tmp_path / 'out' / 'k400_val')
+  report = convert_videos.cli([
+      f'--input_dir={root}', f'--kinetics_csv={val_csv}',
+      f'--kinetics_class_list={class_list}', f'--output_prefix={prefix}'])
+  assert report.written == 1 and not report.failed
+  assert _read_lines(prefix + '_label_map.txt') == [
+      'abseiling', 'air drumming', 'zumba']
+  records = _read_all(prefix + '-*.tfrecord')
+  assert _labels_of(records) == {'-bbbbbbbbbb_000002_000003': [1]}
+  _check_ramp(records['-bbbbbbbbbb_000002_000003'], range(16, 24))
+
+  class_list.write_text('abseiling\n')
+  with pytest.raises(ValueError, match='not in the class list.*air drumming'):
+    convert_videos.KineticsCsvLabels(str(val_csv), str(class_list)).listed()
+  headerless = tmp_path / 'headerless.csv'
+  headerless.write_text('abseiling,aaaaaaaaaaa,2,12,train\n')
+  videos, names = convert_videos.KineticsCsvLabels(str(headerless)).listed()
+  assert names == ['abseiling']
+  assert [(v.name, v.candidates) for v in videos] == [
+      ('aaaaaaaaaaa_000002_000012',
+       (('aaaaaaaaaaa_000002_000012', None, None),
+        ('aaaaaaaaaaa', 2.0, 12.0)))]
+
+
+def test_segment_decoding_seeks_and_frame_folders_trim(tmp_path):
+  for gop in (2, None):  # Seeks to a key frame / decodes from the first.
+    path = tmp_path / f'v{gop}.mp4'
+    _write_video(path, 'libx264', num_frames=24, frame_fn=_ramp_frame, gop=gop)
+    decoded = convert_videos.decode_video_file(str(path), start_s=1.3,
+                                               end_s=2.0)
+    assert decoded.timestamps_us == [1375000, 1500000, 1625000, 1750000,
+                                     1875000]
+    _check_ramp_frames(decoded.frames_jpeg, range(11, 16))
+  folder = str(tmp_path / 'frames')
+  _write_frame_folder(folder)
+  decoded = convert_videos.decode_frame_folder(folder, frame_rate=8,
+                                               start_s=0.25, end_s=0.75)
+  assert decoded.timestamps_us == [250000, 375000, 500000, 625000]
+  assert decoded.frame_rate == 8
+  with pytest.raises(convert_videos.VideoReadError, match='frame rate'):
+    convert_videos.decode_frame_folder(folder, start_s=0.25)

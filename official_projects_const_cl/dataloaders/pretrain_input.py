@@ -289,6 +289,45 @@ def nearest_readable(readable: tf.Tensor) -> tf.Tensor:
   return tf.argmin(distance, axis=1, output_type=tf.int32)
 
 
+def decode_sampled_frames(frames: tf.Tensor, indices: tf.Tensor,
+                          source: tf.Tensor
+                          ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  """Decodes the sampled frames of one clip, replacing unreadable ones.
+
+  An unreadable sampled frame (`readable_jpeg`) is replaced by the nearest
+  readable sampled frame of the same clip (module doc).
+
+  Args:
+    frames: string [Tv] JPEGs of the whole video.
+    indices: int32 [T] sampled frame indices (T static).
+    source: string scalar file path (for errors).
+
+  Returns:
+    images: uint8 [T, Hv, Wv, 3].
+    indices: int32 [T] indices of the frames actually shown.
+    num_corrupt: int32 scalar, replaced slots.
+
+  Raises:
+    tf.errors.InvalidArgumentError (when run): no sampled frame is readable;
+      the message names the file and the frames.
+  """
+  num_frames = indices.shape[0]
+  sampled = tf.gather(frames, indices)
+  readable = readable_jpeg(sampled)
+  check = tf.debugging.Assert(tf.reduce_any(readable), [tf.strings.join([
+      source, ': none of the sampled frames is a readable JPEG (frames ',
+      tf.strings.reduce_join(tf.strings.as_string(indices), separator=','),
+      ')'])])
+  with tf.control_dependencies([check]):
+    slots = nearest_readable(readable)
+  sampled = tf.gather(sampled, slots)
+  indices = tf.gather(indices, slots)
+  images = preprocess_ops_3d.decode_jpeg(sampled, channels=3)
+  images.set_shape([num_frames, None, None, 3])
+  num_corrupt = tf.size(readable) - tf.reduce_sum(tf.cast(readable, tf.int32))
+  return images, indices, num_corrupt
+
+
 class Parser(parser_lib.Parser):
   """Samples and augments the two views of a video, with region boxes."""
 
@@ -390,35 +429,6 @@ class Parser(parser_lib.Parser):
   def __call__(self, decoded: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     return self.parse_fn(self._is_training)(decoded)
 
-  def _decode_clip(self, frames: tf.Tensor, indices: tf.Tensor,
-                   source: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Decodes the sampled frames, replacing unreadable ones.
-
-    Args:
-      frames: string [Tv] JPEGs of the whole video.
-      indices: int32 [T] sampled frame indices.
-      source: string scalar file path (for errors).
-
-    Returns:
-      images: uint8 [T, Hv, Wv, 3].
-      indices: int32 [T] indices of the frames actually shown.
-      num_corrupt: int32 scalar, replaced slots.
-    """
-    sampled = tf.gather(frames, indices)
-    readable = readable_jpeg(sampled)
-    check = tf.debugging.Assert(tf.reduce_any(readable), [tf.strings.join([
-        source, ': none of the sampled frames is a readable JPEG (frames ',
-        tf.strings.reduce_join(tf.strings.as_string(indices), separator=','),
-        ')'])])
-    with tf.control_dependencies([check]):
-      slots = nearest_readable(readable)
-    sampled = tf.gather(sampled, slots)
-    indices = tf.gather(indices, slots)
-    images = preprocess_ops_3d.decode_jpeg(sampled, channels=3)
-    images.set_shape([self._num_frames, None, None, 3])
-    num_corrupt = self._num_frames - tf.reduce_sum(tf.cast(readable, tf.int32))
-    return images, indices, num_corrupt
-
   def _source_boxes(self, decoded: Dict[str, tf.Tensor], images: tf.Tensor,
                     indices: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
     """Boxes of the sampled source frames: ([T, K, 4], [T, K])."""
@@ -437,7 +447,7 @@ class Parser(parser_lib.Parser):
     num_video_frames = tf.shape(decoded['image'])[0]
     indices = sample_indices(num_video_frames, self._num_frames, self._stride,
                              random=training_view)
-    images, indices, num_corrupt = self._decode_clip(
+    images, indices, num_corrupt = decode_sampled_frames(
         decoded['image'], indices, decoded['source'])
     if training_view:
       view, window, flipped = augmentations.augment_clip(

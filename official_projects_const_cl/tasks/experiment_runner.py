@@ -4,7 +4,7 @@
 `train_and_post_eval`; the driver and the demo need the final kNN top-1 of
 `eval` and `train_and_eval` runs too. An Orbit eval action (called with the
 output of every evaluation) captures them. Model Garden's FLOPs counter cannot
-guess the two-view model's inputs, so it is given a batch-1 signature here.
+guess the models' inputs, so it is given a batch-1 signature here.
 """
 
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
@@ -43,6 +43,15 @@ def flops_input_signature(feature_shape: Sequence[int], num_boxes: int
   }}
 
 
+def flops_inputs(task_config: cfg.TaskConfig
+                 ) -> Dict[str, Dict[str, tf.TensorSpec]]:
+  """Batch-1 FLOPs signature (one training clip) of a task config's model."""
+  shape = list(task_config.train_data.feature_shape)
+  if 'num_boxes' in task_config.model.as_dict():
+    return flops_input_signature(shape, task_config.model.num_boxes)
+  return {'inputs': tf.TensorSpec([1] + shape, tf.float32)}
+
+
 def run_experiment(distribution_strategy: tf.distribute.Strategy,
                    task: base_task.Task, mode: str,
                    params: cfg.ExperimentConfig, model_dir: str
@@ -53,8 +62,7 @@ def run_experiment(distribution_strategy: tf.distribute.Strategy,
       distribution_strategy=distribution_strategy, task=task, mode=mode,
       params=params, model_dir=model_dir, eval_actions=[evaluations.append])
   flops = train_utils.try_count_flops(
-      model, inputs_kwargs=flops_input_signature(
-          params.task.train_data.feature_shape, params.task.model.num_boxes))
+      model, inputs_kwargs=flops_inputs(params.task))
   if flops is not None:
     logging.info('FLOPs (multiply-adds) of one clip forward: %f Billions.',
                  flops / 1e9 / 2)

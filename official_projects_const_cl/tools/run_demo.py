@@ -1,4 +1,4 @@
-"""The README's main job: demo pretraining + kNN evaluation, learned vs random.
+"""The README's main job: demo pretraining + evaluation, learned vs random.
 
   python -m official_projects_const_cl.tools.run_demo --model_dir=runs/demo
 
@@ -7,10 +7,15 @@
    validation videos against training videos);
 3. pretrains `--experiment` (default const_cl_pretrain_demo) with
    `--mode=train_and_eval`, exactly as `train.py` would;
-4. prints both kNN top-1 numbers side by side and writes them to
+4. with `--downstream` (default): action recognition on the demo world's
+   classes from the pretrained checkpoint and from random initialization --
+   linear probe (`const_cl_linear_eval_demo`), fine-tuning
+   (`const_cl_finetune_demo`), both scored per video over 10 clips x 3 crops,
+   and nearest-neighbour retrieval R@1/5/10/20 (`tools/retrieval.py`);
+5. prints the numbers side by side and writes them to
    `<model_dir>/demo_results.json`.
 
-Re-running with the same --model_dir resumes training from its checkpoint.
+Re-running with the same --model_dir resumes every run from its checkpoint.
 """
 
 import json
@@ -27,6 +32,7 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
 from official_projects_const_cl.tasks import experiment_runner
+from official_projects_const_cl.tools import retrieval
 
 FLAGS = flags.FLAGS
 
@@ -45,9 +51,59 @@ def run_mode(experiment: str, model_dir: str, mode: str,
           if tf.rank(v) == 0}
 
 
+RECOGNITION_EXPERIMENTS = ('const_cl_linear_eval_demo', 'const_cl_finetune_demo')
+INITS = ('pretrained', 'random_init')
+
+
+def _join(*overrides: str) -> str:
+  return ','.join(o for o in overrides if o)
+
+
+def run_downstream(pretrain_experiment: str, pretrain_dir: str,
+                   model_dir: str, params_override: str = ''
+                   ) -> Dict[str, Any]:
+  """Recognition and retrieval from `pretrain_dir` and from random init.
+
+  Args:
+    pretrain_experiment: the pretraining experiment (its backbone layout
+      decides how the checkpoint is read: CVRL has a single res5).
+    pretrain_dir: the pretraining model_dir.
+    model_dir: runs go to `<model_dir>/<experiment>_<init>`.
+    params_override: applied to every recognition experiment.
+
+  Returns:
+    {'<experiment>': {'pretrained': logs, 'random_init': logs},
+     'retrieval': {'pretrained': R@k, 'random_init': R@k}}.
+  """
+  pretrain = exp_factory.get_exp_config(pretrain_experiment)
+  branched = pretrain.task.model.backbone.resnet_3d_y.branch_res5
+  layout = ('' if branched else
+            'task.model.backbone.resnet_3d_y.branch_res5=false')
+  results = {}
+  for experiment in RECOGNITION_EXPERIMENTS:
+    results[experiment] = {}
+    for init in INITS:
+      init_override = (f'task.init_checkpoint={pretrain_dir}'
+                       if init == 'pretrained' else '')
+      results[experiment][init] = run_mode(
+          experiment, os.path.join(model_dir, f'{experiment}_{init}'),
+          'train_and_eval', _join(params_override, layout, init_override))
+  params = exp_factory.get_exp_config(RECOGNITION_EXPERIMENTS[0])
+  params = hyperparams.override_params_dict(
+      params, _join(params_override, layout), is_strict=True)
+  params.validate()
+  params.lock()
+  results['retrieval'] = {
+      init: retrieval.run_retrieval(
+          params, pretrain_dir if init == 'pretrained' else None)
+      for init in INITS}
+  return results
+
+
 def run_demo(experiment: str, model_dir: str,
-             params_override: str = '') -> Dict[str, Any]:
-  """Random-init evaluation, then pretraining with evaluation."""
+             params_override: str = '', downstream: bool = False,
+             downstream_params_override: str = '') -> Dict[str, Any]:
+  """Random-init evaluation, pretraining with evaluation, downstream."""
   start = time.time()
   random_logs = run_mode(experiment, os.path.join(model_dir, 'random_init'),
                          'eval', params_override)
@@ -61,8 +117,14 @@ def run_demo(experiment: str, model_dir: str,
       'random_init_eval': random_logs,
       'pretrained_eval': learned_logs,
       'seconds_random_init_eval': round(t_random, 1),
-      'seconds_total': round(time.time() - start, 1),
   }
+  if downstream:
+    t_downstream = time.time()
+    results['downstream'] = run_downstream(
+        experiment, os.path.join(model_dir, 'pretrain'), model_dir,
+        downstream_params_override)
+    results['seconds_downstream'] = round(time.time() - t_downstream, 1)
+  results['seconds_total'] = round(time.time() - start, 1)
   tf.io.gfile.makedirs(model_dir)
   with tf.io.gfile.GFile(os.path.join(model_dir, 'demo_results.json'),
                          'w') as f:
@@ -73,15 +135,31 @@ def run_demo(experiment: str, model_dir: str,
 def format_results(results: Dict[str, Any]) -> str:
   def pct(x: Optional[float]) -> str:
     return 'n/a' if x is None else f'{100 * x:.1f}%'
-  return '\n'.join([
+  lines = [
       f'== {results["experiment"]}: kNN top-1 of global features '
       '(validation videos vs. training videos) ==',
       f'  randomly initialized network : '
       f'{pct(results["knn_top1_random_init"])}',
       f'  pretrained network           : '
       f'{pct(results["knn_top1_pretrained"])}',
-      f'  wall time: {results["seconds_total"]:.0f} s',
-  ])
+  ]
+  downstream = results.get('downstream')
+  if downstream:
+    lines.append('== Downstream recognition on the demo classes (per video, '
+                 '10 clips x 3 crops) and retrieval ==')
+    lines.append(f'  {"":34s} {"pretrained":>11s} {"random init":>12s}')
+    for experiment in RECOGNITION_EXPERIMENTS:
+      for key, label in (('top_1_accuracy', 'top-1'),
+                         ('top_5_accuracy', 'top-5')):
+        row = [downstream[experiment][i].get(key) for i in INITS]
+        lines.append(f'  {experiment + " " + label:34s} {pct(row[0]):>11s} '
+                     f'{pct(row[1]):>12s}')
+    for k in (1, 5, 10, 20):
+      row = [downstream['retrieval'][i].get(f'R@{k}') for i in INITS]
+      lines.append(f'  {"retrieval R@" + str(k):34s} {pct(row[0]):>11s} '
+                   f'{pct(row[1]):>12s}')
+  lines.append(f'  wall time: {results["seconds_total"]:.0f} s')
+  return '\n'.join(lines)
 
 
 def define_flags():
@@ -91,11 +169,18 @@ def define_flags():
   flags.DEFINE_string('model_dir', os.path.join('runs', 'const_cl_demo'),
                       'Where checkpoints, summaries and demo_results.json go.')
   flags.DEFINE_string('params_override', '',
-                      'Model Garden params override (yaml or a.b=c).')
+                      'Model Garden params override of the pretraining '
+                      'experiment (yaml or a.b=c).')
+  flags.DEFINE_bool('downstream', True,
+                    'Also run linear probe, fine-tuning and retrieval from '
+                    'the pretrained and from a random network.')
+  flags.DEFINE_string('downstream_params_override', '',
+                      'Params override of the recognition experiments.')
 
 
 def main(_):
-  results = run_demo(FLAGS.experiment, FLAGS.model_dir, FLAGS.params_override)
+  results = run_demo(FLAGS.experiment, FLAGS.model_dir, FLAGS.params_override,
+                     FLAGS.downstream, FLAGS.downstream_params_override)
   logging.info('Demo results: %s', results)
   print(format_results(results), flush=True)
 

@@ -22,6 +22,7 @@ from official.modeling import tf_utils
 from official.vision.modeling.backbones import factory
 from official.vision.modeling.layers import nn_blocks_3d
 from official_projects_const_cl.modeling import serialization
+from official_projects_const_cl.modeling import variable_paths
 
 layers = tf_keras.layers
 
@@ -276,7 +277,22 @@ def transfer_backbone_weights(source: ResNet3DY, target: ResNet3DY,
     if name not in source_layers:
       raise ValueError(f'resnet_3d_y.py: target layer {layer.name!r} has no '
                        'counterpart in the source backbone.')
-    layer.set_weights(source_layers[name].get_weights())
+    # By structural path, not by `get_weights()` order (which changes when a
+    # layer is frozen) nor by variable name (Keras auto-numbers sublayers).
+    source_vars = variable_paths.variable_paths(source_layers[name])
+    target_vars = variable_paths.variable_paths(layer)
+    if sorted(source_vars) != sorted(target_vars):
+      raise ValueError(
+          f'resnet_3d_y.py: layer {layer.name!r} has variables '
+          f'{sorted(target_vars)}, its source {name!r} has '
+          f'{sorted(source_vars)}.')
+    for path, var in target_vars.items():
+      value = source_vars[path]
+      if value.shape != var.shape:
+        raise ValueError(
+            f'resnet_3d_y.py: {layer.name}/{path} has shape {var.shape}, its '
+            f'source {name}/{path} has {value.shape}.')
+      var.assign(value)
     copied += 1
   return copied
 
