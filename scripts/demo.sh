@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Main job: install, then ConST-CL demo pretraining + kNN evaluation
-# (learned vs. randomly initialized network). Extra flags go to run_demo.
+# Main job: install, then ConST-CL demo pretraining + evaluation against a
+# randomly initialized network (kNN; linear probe, fine-tuning and retrieval
+# on the demo classes). Extra flags go to run_demo (--nodownstream: kNN only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh

@@ -198,8 +198,9 @@ class ConstClPretrainTask(cfg.TaskConfig):
   init_checkpoint: Optional[str] = None
 
 
-def _optimizer(base_lr: float, train_steps: int,
-               warmup_steps: int) -> optimization.OptimizationConfig:
+def sgd_cosine_optimizer(base_lr: float, train_steps: int,
+                         warmup_steps: int
+                         ) -> optimization.OptimizationConfig:
   """SGD momentum 0.9, linear warm-up, then half-period cosine to 0."""
   return optimization.OptimizationConfig({
       'optimizer': {'type': 'sgd', 'sgd': {'momentum': 0.9}},
@@ -253,7 +254,8 @@ def _pretrain_experiment(*, method: str, train_path: str, val_path: str,
           summary_interval=min(steps_per_epoch, 1000),
           checkpoint_interval=min(5 * steps_per_epoch, 5000),
           max_to_keep=5,
-          optimizer_config=_optimizer(base_lr, train_steps, warmup_steps),
+          optimizer_config=sgd_cosine_optimizer(base_lr, train_steps,
+                                                warmup_steps),
       ),
       restrictions=[
           'task.train_data.is_training != None',

@@ -26,7 +26,6 @@ from typing import Optional, Tuple
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
-from official.modeling import optimization
 from official.vision.configs import common
 from official.vision.configs import video_classification
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
@@ -138,26 +137,6 @@ class RecognitionTask(cfg.TaskConfig):
   init_checkpoint: Optional[str] = None
 
 
-def _optimizer(base_lr: float, train_steps: int,
-               warmup_steps: int) -> optimization.OptimizationConfig:
-  """SGD momentum 0.9, linear warm-up, then half-period cosine to 0."""
-  return optimization.OptimizationConfig({
-      'optimizer': {'type': 'sgd', 'sgd': {'momentum': 0.9}},
-      'learning_rate': {
-          'type': 'cosine',
-          'cosine': {
-              'initial_learning_rate': base_lr,
-              'decay_steps': max(train_steps - warmup_steps, 1),
-              'offset': warmup_steps,
-          },
-      },
-      'warmup': {
-          'type': 'linear',
-          'linear': {'warmup_steps': warmup_steps, 'warmup_learning_rate': 0.0},
-      },
-  })
-
-
 def recognition_experiment(
     *, protocol: str, train_path: str, val_path: str, num_train: int,
     num_val: int, num_classes: int, epochs: int, batch_size: int,
@@ -206,8 +185,8 @@ def recognition_experiment(
           best_checkpoint_eval_metric='top_1_accuracy',
           best_checkpoint_metric_comp='higher',
           best_checkpoint_export_subdir='best_ckpt',
-          optimizer_config=_optimizer(base_lr, train_steps,
-                                      warmup_steps=steps_per_epoch),
+          optimizer_config=const_cl_cfg.sgd_cosine_optimizer(
+              base_lr, train_steps, warmup_steps=steps_per_epoch),
       ),
       restrictions=[
           'task.train_data.is_training != None',

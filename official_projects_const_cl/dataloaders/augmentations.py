@@ -38,6 +38,34 @@ class ClipAugmentation:
   blur_sigma_range: Tuple[float, float] = (0.1, 2.0)
 
 
+def clip_augmentation_from_config(params, color: bool = True
+                                  ) -> ClipAugmentation:
+  """The `aug_*` fields of a data config as a `ClipAugmentation`.
+
+  Args:
+    params: a data config with `aug_{min,max}_{area,aspect}_ratio`,
+      `aug_flip` and, if `color`, `aug_color_jitter_prob`,
+      `aug_color_jitter_strength`, `aug_grayscale_prob`, `aug_blur_prob`.
+    color: False gives crop and flip only (downstream recognition).
+
+  Returns:
+    The augmentation.
+  """
+  spatial = dict(min_area_ratio=params.aug_min_area_ratio,
+                 max_area_ratio=params.aug_max_area_ratio,
+                 min_aspect_ratio=params.aug_min_aspect_ratio,
+                 max_aspect_ratio=params.aug_max_aspect_ratio,
+                 flip=params.aug_flip)
+  if not color:
+    return ClipAugmentation(color_jitter_prob=0.0, grayscale_prob=0.0,
+                            blur_prob=0.0, **spatial)
+  return ClipAugmentation(
+      color_jitter_prob=params.aug_color_jitter_prob,
+      color_jitter_strength=params.aug_color_jitter_strength,
+      grayscale_prob=params.aug_grayscale_prob,
+      blur_prob=params.aug_blur_prob, **spatial)
+
+
 def _to_unit_float(frames: tf.Tensor, source_dtype: tf.DType) -> tf.Tensor:
   """Casts resized frames to float32 in [0, 1] (uint8 sources are / 255)."""
   frames = tf.cast(frames, tf.float32)

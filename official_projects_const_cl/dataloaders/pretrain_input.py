@@ -395,16 +395,7 @@ class Parser(parser_lib.Parser):
   @classmethod
   def from_config(cls, params: cfg.DataConfig) -> 'Parser':
     """Builds the parser from the project's `DataConfig`."""
-    aug = augmentations.ClipAugmentation(
-        min_area_ratio=params.aug_min_area_ratio,
-        max_area_ratio=params.aug_max_area_ratio,
-        min_aspect_ratio=params.aug_min_aspect_ratio,
-        max_aspect_ratio=params.aug_max_aspect_ratio,
-        flip=params.aug_flip,
-        color_jitter_prob=params.aug_color_jitter_prob,
-        color_jitter_strength=params.aug_color_jitter_strength,
-        grayscale_prob=params.aug_grayscale_prob,
-        blur_prob=params.aug_blur_prob)
+    aug = augmentations.clip_augmentation_from_config(params)
     return cls(
         num_frames=params.feature_shape[0],
         temporal_stride=params.temporal_stride,

@@ -181,13 +181,7 @@ class Parser(parser_lib.Parser):
 
   @classmethod
   def from_config(cls, params: cfg.DataConfig) -> 'Parser':
-    aug = augmentations.ClipAugmentation(
-        min_area_ratio=params.aug_min_area_ratio,
-        max_area_ratio=params.aug_max_area_ratio,
-        min_aspect_ratio=params.aug_min_aspect_ratio,
-        max_aspect_ratio=params.aug_max_aspect_ratio,
-        flip=params.aug_flip,
-        color_jitter_prob=0.0, grayscale_prob=0.0, blur_prob=0.0)
+    aug = augmentations.clip_augmentation_from_config(params, color=False)
     return cls(
         num_frames=params.feature_shape[0],
         temporal_stride=params.temporal_stride,

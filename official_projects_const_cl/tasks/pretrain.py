@@ -23,6 +23,7 @@ from official_projects_const_cl.dataloaders import pretrain_input
 from official_projects_const_cl.evaluation import knn
 from official_projects_const_cl.losses import contrastive
 from official_projects_const_cl.modeling import temporal_sampling
+from official_projects_const_cl.tasks import gradient_step
 from official_projects_const_cl.tools import demo_data
 
 _LOSS_KEYS = ('total_loss', 'global_loss', 'region_loss', 'global_accuracy',
@@ -181,7 +182,6 @@ class ConstClPretrainTask(base_task.Task):
                  optimizer: tf_keras.optimizers.Optimizer, metrics=None):
     """Forward, losses (divided by the replica count), backward."""
     features = inputs
-    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
       outputs = model(self._model_inputs(features), training=True)
       terms = self.compute_losses(outputs)
@@ -189,14 +189,8 @@ class ConstClPretrainTask(base_task.Task):
              if model.losses else tf.constant(0.0))
       loss = terms['total_loss'] + reg
       # Gradients are summed over replicas by the optimizer.
-      scaled_loss = loss / num_replicas
-      if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-        scaled_loss = optimizer.get_scaled_loss(scaled_loss)
-    tvars = model.trainable_variables
-    grads = tape.gradient(scaled_loss, tvars)
-    if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-      grads = optimizer.get_unscaled_gradients(grads)
-    optimizer.apply_gradients(list(zip(grads, tvars)))
+      scaled_loss = gradient_step.scale_loss(loss, optimizer)
+    gradient_step.apply_gradients(tape, scaled_loss, model, optimizer)
     self._update_metrics(metrics, terms, features.get('num_corrupt_frames', 0))
     return {self.loss: loss}
 

@@ -21,6 +21,7 @@ from official_projects_const_cl.dataloaders import recognition_input
 from official_projects_const_cl.evaluation import multiview
 from official_projects_const_cl.modeling import checkpoint_loading
 from official_projects_const_cl.modeling import video_classifier
+from official_projects_const_cl.tasks import gradient_step
 from official_projects_const_cl.tools import demo_data
 
 TOP_K = (1, 5)
@@ -117,18 +118,11 @@ class RecognitionTask(base_task.Task):
                  ) -> Dict[str, tf.Tensor]:
     """One clip per video; loss divided by the replica count."""
     labels = inputs['label']
-    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
       logits = model(inputs['image'], training=True)
       loss = self.build_losses(labels, logits, aux_losses=model.losses)
-      scaled_loss = loss / num_replicas
-      if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-        scaled_loss = optimizer.get_scaled_loss(scaled_loss)
-    tvars = model.trainable_variables
-    grads = tape.gradient(scaled_loss, tvars)
-    if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
-      grads = optimizer.get_unscaled_gradients(grads)
-    optimizer.apply_gradients(list(zip(grads, tvars)))
+      scaled_loss = gradient_step.scale_loss(loss, optimizer)
+    gradient_step.apply_gradients(tape, scaled_loss, model, optimizer)
     self._update_metrics(metrics, tf.nn.softmax(logits), labels,
                          inputs.get('num_corrupt_frames', 0))
     return {self.loss: loss}
