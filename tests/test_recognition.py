@@ -283,3 +283,16 @@ def test_demo_downstream_reports_both_inits(tiny_demo, pretrain_dir, tmp_path):
       'knn_top1_pretrained': 0.75, 'downstream': results,
       'seconds_total': 1.0})
   assert 'const_cl_finetune_demo top-1' in text and 'retrieval R@20' in text
+
+
+def test_localization_takes_res5_r(pretrain_dir):
+  from official_projects_const_cl.tasks import localization  # pylint: disable=g-import-not-at-top
+  exp = exp_factory.get_exp_config('const_cl_action_localization_demo')
+  exp.task.init_checkpoint = pretrain_dir
+  task = localization.LocalizationTask(exp.task)
+  model = task.build_model()
+  task.initialize(model)
+  got = _layer_values(model.backbone, 'res5_block_0')
+  want = _layer_values(_pretrained_backbone(pretrain_dir), 'res5_r_block_0')
+  for path in got:
+    np.testing.assert_array_equal(got[path], want[path])

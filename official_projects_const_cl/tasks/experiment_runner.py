@@ -47,9 +47,14 @@ def flops_inputs(task_config: cfg.TaskConfig
                  ) -> Dict[str, Dict[str, tf.TensorSpec]]:
   """Batch-1 FLOPs signature (one training clip) of a task config's model."""
   shape = list(task_config.train_data.feature_shape)
-  if 'num_boxes' in task_config.model.as_dict():
+  if 'num_boxes' in task_config.model.as_dict():  # Pretraining.
     return flops_input_signature(shape, task_config.model.num_boxes)
-  return {'inputs': tf.TensorSpec([1] + shape, tf.float32)}
+  image = tf.TensorSpec([1] + shape, tf.float32)
+  if 'max_num_boxes' in task_config.train_data.as_dict():  # Localization.
+    boxes = tf.TensorSpec([1, task_config.train_data.max_num_boxes, 4],
+                          tf.float32)
+    return {'inputs': {'image': image, 'boxes': boxes}}
+  return {'inputs': image}
 
 
 def run_experiment(distribution_strategy: tf.distribute.Strategy,

@@ -70,7 +70,7 @@ import os
 import re
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from absl import logging
 import numpy as np
@@ -766,6 +766,73 @@ def _subsample(n: int, num_frames: Optional[int]) -> np.ndarray:
   return np.unique(np.round(np.linspace(0, n - 1, num_frames)).astype(int))
 
 
+def iter_video_frames(path: str, start_s: Optional[float] = None
+                      ) -> Iterator[Tuple[float, object]]:
+  """Yields (time_s, frame) of a video file's frames, in decoding order.
+
+  For reading a window of a long video: with `start_s`, the container seeks
+  to the key frame at or before `start_s`, so the first frame yielded is at
+  or before `start_s` and the frames before that key frame are not decoded.
+  When the container cannot seek (no index, or the seek lands after
+  `start_s`), decoding starts at the first frame instead. The caller stops
+  iterating when it has the frames it needs (which closes the file).
+
+  Times are seconds from the container's start time (`container.start_time`,
+  0 for most files; `decode_video_file` uses the raw stream times), from the
+  frame's presentation time, else index / average rate.
+
+  Args:
+    path: the video file.
+    start_s: the first time needed, in seconds (None / <= 0: from the start).
+
+  Yields:
+    (time_s, av.VideoFrame); convert the frames one keeps with
+    `frame.reformat(width=, height=, format='rgb24').to_ndarray()`.
+
+  Raises:
+    VideoReadError: naming the file when it is empty, has no video stream or
+      cannot be decoded.
+  """
+  import av  # pylint: disable=g-import-not-at-top
+  if os.path.getsize(path) == 0:
+    raise VideoReadError(f'{path}: empty file (0 bytes).')
+  seek = start_s is not None and start_s > 0
+  while True:
+    yielded = 0
+    landed_after = False
+    try:
+      with av.open(path) as container:
+        if not container.streams.video:
+          raise VideoReadError(f'{path}: no video stream.')
+        stream = container.streams.video[0]
+        stream.thread_type = 'AUTO'
+        origin = (container.start_time / av.time_base
+                  if container.start_time is not None else 0.0)
+        rate = float(stream.average_rate) if stream.average_rate else None
+        if seek:
+          container.seek(int((start_s + origin) * av.time_base),
+                         backward=True)
+        for index, frame in enumerate(container.decode(stream)):
+          if seek and index == 0 and (
+              frame.time is None or frame.time - origin > start_s + 1e-6):
+            landed_after = True
+            break
+          t = frame.time - origin if frame.time is not None else (
+              index / rate if rate else float(index))
+          yielded += 1
+          yield t, frame
+    except VideoReadError:
+      raise
+    except (av.FFmpegError, OSError, ValueError, RuntimeError) as e:
+      if not (seek and yielded == 0):
+        raise VideoReadError(
+            f'{path}: cannot decode ({type(e).__name__}: {e}).') from e
+      landed_after = True  # Not seekable: decode from the start below.
+    if not landed_after:
+      return
+    seek = False
+
+
 def decode_video_file(path: str, fps: Optional[float] = None,
                       short_side: Optional[int] = None,
                       num_frames: Optional[int] = None,
@@ -860,6 +927,49 @@ def decode_video_file(path: str, fps: Optional[float] = None,
       frame_rate=out_rate, height=size[0], width=size[1])
 
 
+def load_frame_image(data: bytes, where: str,
+                     short_side: Optional[int] = None,
+                     size: Optional[Tuple[int, int]] = None,
+                     jpeg_quality: int = 90) -> Tuple[bytes, Tuple[int, int]]:
+  """Checks that an encoded frame image decodes; returns it as a JPEG.
+
+  JPEG RGB frames already at the wanted size are returned unchanged; others
+  are converted to RGB, resized (bilinear) and re-encoded.
+
+  Args:
+    data: the encoded image (JPEG, PNG, BMP, ...).
+    where: names the frame (file path, record and index) in errors.
+    short_side: resize so the short side has this many pixels (used when
+      `size` is None).
+    size: the wanted (height, width), e.g. the one returned for the first
+      frame of a video, so all its frames have one size; None: this image's
+      own size, after `short_side`.
+    jpeg_quality: JPEG quality of re-encoded frames.
+
+  Returns:
+    (JPEG bytes, (height, width)).
+
+  Raises:
+    VideoReadError: naming `where` when the image cannot be decoded.
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  try:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+  except (OSError, SyntaxError, ValueError) as e:
+    raise VideoReadError(f'{where}: cannot decode frame image ({e}).') from e
+  if size is None:
+    size = _resized_shape(image.height, image.width, short_side)
+  same_size = (image.height, image.width) == tuple(size)
+  if image.format == 'JPEG' and image.mode == 'RGB' and same_size:
+    return data, tuple(size)
+  image = image.convert('RGB')
+  if not same_size:
+    image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+  return (tfrecord_writer.encode_jpeg(np.asarray(image), jpeg_quality),
+          tuple(size))
+
+
 def decode_frame_folder(path: str, frame_rate: Optional[float] = None,
                         fps: Optional[float] = None,
                         short_side: Optional[int] = None,
@@ -891,7 +1001,6 @@ def decode_frame_folder(path: str, frame_rate: Optional[float] = None,
     VideoReadError: naming the frame file that cannot be decoded, or when
       the folder has no frame (in the segment).
   """
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   names = sorted((f for f in os.listdir(path)
                   if f.lower().endswith(IMAGE_EXTENSIONS)), key=_natural_key)
   if not names:
@@ -915,20 +1024,11 @@ def decode_frame_folder(path: str, frame_rate: Optional[float] = None,
     try:
       with open(file, 'rb') as f:
         data = f.read()
-      image = Image.open(io.BytesIO(data))
-      image.load()
-    except (OSError, SyntaxError, ValueError) as e:
+    except OSError as e:
       raise VideoReadError(f'{file}: cannot decode frame image ({e}).') from e
-    if size is None:
-      size = _resized_shape(image.height, image.width, short_side)
-    same_size = (image.height, image.width) == size
-    if image.format == 'JPEG' and image.mode == 'RGB' and same_size:
-      frames.append(data)
-      continue
-    image = image.convert('RGB')
-    if not same_size:
-      image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    frames.append(tfrecord_writer.encode_jpeg(np.asarray(image), jpeg_quality))
+    jpeg, size = load_frame_image(data, file, short_side=short_side,
+                                  size=size, jpeg_quality=jpeg_quality)
+    frames.append(jpeg)
   timestamps = None
   out_rate = None
   if frame_rate is not None:

@@ -35,6 +35,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 from absl import logging
 import numpy as np
 
+from official_projects_const_cl.tools import convert_ava
 from official_projects_const_cl.tools import demo_world
 from official_projects_const_cl.tools import tfrecord_writer
 
@@ -467,6 +468,72 @@ def ensure_demo_dataset(output_dir: str, **kwargs) -> Dict[str, object]:
   """
   kwargs.setdefault('overwrite', False)
   return generate_demo_dataset(output_dir, **kwargs)
+
+
+AVA_RECORDS_DIR = 'ava_records'
+_AVA_DONE = 'done.json'
+
+
+def ensure_demo_ava_records(output_dir: str, num_frames: int = 8,
+                            frame_stride: int = 2,
+                            **dataset_kwargs) -> Dict[str, object]:
+  """Keyframe records of the demo world for action localization.
+
+  Generates the demo world on first use, then converts its AVA-style CSVs
+  (`ava_{train,val}.csv`, 1 Hz keyframes) with `tools/convert_ava.py` into
+  `output_dir/ava_records/{train,val}-*.tfrecord`: clips of `num_frames`
+  frames at `frame_stride` centered on each keyframe. Safe to call from
+  several processes at once (atomic rename of a temporary folder).
+  `dataset_kwargs` go to `ensure_demo_dataset`.
+
+  Returns:
+    The demo dataset's paths plus 'ava_train_records', 'ava_val_records'.
+
+  Raises:
+    ValueError: the demo dataset was generated without AVA CSVs, or its
+      records were converted with other clip settings.
+  """
+  paths = dict(ensure_demo_dataset(output_dir, **dataset_kwargs))
+  if 'ava_train_csv' not in paths:
+    raise ValueError(f'The demo dataset at {output_dir} has no AVA-style CSVs '
+                     '(generated with --no_ava); generate it again with them.')
+  target = os.path.join(output_dir, AVA_RECORDS_DIR)
+  spec = {'num_frames': num_frames, 'frame_stride': frame_stride}
+  for split in SPLITS:
+    paths[f'ava_{split}_records'] = os.path.join(target,
+                                                 f'{split}-*.tfrecord')
+  done = os.path.join(target, _AVA_DONE)
+  if os.path.exists(done):
+    with open(done) as f:
+      found = json.load(f)
+    if found['spec'] != spec:
+      raise ValueError(
+          f'{target} holds keyframe records made with {found["spec"]}, not '
+          f'{spec}; delete the folder to convert again.')
+    return paths
+  work_dir = tempfile.mkdtemp(dir=output_dir, prefix='.ava_records_tmp')
+  try:
+    reports = {}
+    for split in SPLITS:
+      report = convert_ava.convert_ava(
+          annotations=paths[f'ava_{split}_csv'],
+          output_prefix=os.path.join(work_dir, split),
+          video_records=paths[f'{split}_pattern'],
+          label_map=paths['ava_label_map'],
+          num_frames=num_frames, frame_stride=frame_stride, num_shards=2)
+      reports[split] = report.keyframes_written
+    with open(os.path.join(work_dir, _AVA_DONE), 'w') as f:
+      json.dump({'spec': spec, 'keyframes': reports}, f)
+    try:
+      os.rename(work_dir, target)
+    except OSError:  # Another process finished first.
+      if not os.path.exists(done):
+        raise
+    logging.info('Demo keyframe records: %s (%s).', target, reports)
+    return paths
+  finally:
+    if os.path.exists(work_dir):
+      shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def cli(argv: Optional[List[str]] = None) -> Dict[str, object]:

@@ -12,7 +12,11 @@
    linear probe (`const_cl_linear_eval_demo`), fine-tuning
    (`const_cl_finetune_demo`), both scored per video over 10 clips x 3 crops,
    and nearest-neighbour retrieval R@1/5/10/20 (`tools/retrieval.py`);
-5. prints the numbers side by side and writes them to
+5. with `--localization` (off by default: it adds a CVRL pretraining run,
+   about 11 minutes in all): pretrains `cvrl_pretrain_demo` too and trains
+   `const_cl_action_localization_demo` from the ConST-CL checkpoint, the CVRL
+   checkpoint and random initialization (frame-mAP with ground-truth boxes);
+6. prints the numbers side by side and writes them to
    `<model_dir>/demo_results.json`.
 
 Re-running with the same --model_dir resumes every run from its checkpoint.
@@ -100,9 +104,40 @@ def run_downstream(pretrain_experiment: str, pretrain_dir: str,
   return results
 
 
+LOCALIZATION_EXPERIMENT = 'const_cl_action_localization_demo'
+LOCALIZATION_INITS = ('const_cl', 'cvrl', 'random_init')
+
+
+def run_localization(const_cl_dir: str, cvrl_dir: str, model_dir: str,
+                     params_override: str = '') -> Dict[str, Any]:
+  """Action localization from ConST-CL, CVRL and random initialization.
+
+  Args:
+    const_cl_dir: a `const_cl_pretrain_demo` model_dir.
+    cvrl_dir: a `cvrl_pretrain_demo` model_dir.
+    model_dir: runs go to `<model_dir>/<experiment>_<init>`.
+    params_override: applied to every localization run.
+
+  Returns:
+    {init: final eval logs (frame_mAP, per-class AP, ...)}.
+  """
+  overrides = {
+      'const_cl': f'task.init_checkpoint={const_cl_dir}',
+      'cvrl': (f'task.init_checkpoint={cvrl_dir},'
+               'task.model.backbone.resnet_3d_y.branch_res5=false'),
+      'random_init': '',
+  }
+  return {init: run_mode(
+      LOCALIZATION_EXPERIMENT,
+      os.path.join(model_dir, f'{LOCALIZATION_EXPERIMENT}_{init}'),
+      'train_and_eval', _join(params_override, overrides[init]))
+          for init in LOCALIZATION_INITS}
+
+
 def run_demo(experiment: str, model_dir: str,
              params_override: str = '', downstream: bool = False,
-             downstream_params_override: str = '') -> Dict[str, Any]:
+             downstream_params_override: str = '',
+             localization: bool = False) -> Dict[str, Any]:
   """Random-init evaluation, pretraining with evaluation, downstream."""
   start = time.time()
   random_logs = run_mode(experiment, os.path.join(model_dir, 'random_init'),
@@ -124,6 +159,13 @@ def run_demo(experiment: str, model_dir: str,
         experiment, os.path.join(model_dir, 'pretrain'), model_dir,
         downstream_params_override)
     results['seconds_downstream'] = round(time.time() - t_downstream, 1)
+  if localization:
+    t_localization = time.time()
+    cvrl_dir = os.path.join(model_dir, 'cvrl_pretrain')
+    run_mode('cvrl_pretrain_demo', cvrl_dir, 'train')
+    results['localization'] = run_localization(
+        os.path.join(model_dir, 'pretrain'), cvrl_dir, model_dir)
+    results['seconds_localization'] = round(time.time() - t_localization, 1)
   results['seconds_total'] = round(time.time() - start, 1)
   tf.io.gfile.makedirs(model_dir)
   with tf.io.gfile.GFile(os.path.join(model_dir, 'demo_results.json'),
@@ -158,6 +200,12 @@ def format_results(results: Dict[str, Any]) -> str:
       row = [downstream['retrieval'][i].get(f'R@{k}') for i in INITS]
       lines.append(f'  {"retrieval R@" + str(k):34s} {pct(row[0]):>11s} '
                    f'{pct(row[1]):>12s}')
+  localization = results.get('localization')
+  if localization:
+    lines.append(f'== {LOCALIZATION_EXPERIMENT}: frame-mAP@0.5, ground-truth '
+                 'boxes ==')
+    for init in LOCALIZATION_INITS:
+      lines.append(f'  {init:34s} {pct(localization[init].get("frame_mAP"))}')
   lines.append(f'  wall time: {results["seconds_total"]:.0f} s')
   return '\n'.join(lines)
 
@@ -176,11 +224,15 @@ def define_flags():
                     'the pretrained and from a random network.')
   flags.DEFINE_string('downstream_params_override', '',
                       'Params override of the recognition experiments.')
+  flags.DEFINE_bool('localization', False,
+                    'Also pretrain CVRL and compare action localization from '
+                    'ConST-CL, CVRL and random initialization.')
 
 
 def main(_):
   results = run_demo(FLAGS.experiment, FLAGS.model_dir, FLAGS.params_override,
-                     FLAGS.downstream, FLAGS.downstream_params_override)
+                     FLAGS.downstream, FLAGS.downstream_params_override,
+                     FLAGS.localization)
   logging.info('Demo results: %s', results)
   print(format_results(results), flush=True)
 

@@ -8,7 +8,8 @@ encodings are added to the query, key and value tokens (§4.1). The queries
 are projected to `hidden_channels`; each of `num_layers` post-LN decoder layers
 applies multi-head cross-attention whose key/value projections read the raw
 C-dimensional context tokens, a residual + LayerNorm, a ReLU FFN and another
-residual + LayerNorm; no dropout. A final linear layer maps back to
+residual + LayerNorm; no dropout in ConST-CL (`dropout_rate` serves the
+action transformer head of the localization task, which reuses this layer). A final linear layer maps back to
 `output_channels` = C, the space of the targets h'.
 
 With C = 2048, hidden 128, 3 heads of key/value size 128, FFN 2048 and 3
@@ -74,6 +75,7 @@ class InstanceReconstructor(tf_keras.layers.Layer):
                output_channels: int = 2048,
                activation: str = 'relu',
                norm_epsilon: float = 1e-6,
+               dropout_rate: float = 0.0,
                max_frequency: float = positional_encoding.DEFAULT_MAX_FREQUENCY,
                kernel_initializer: str = 'glorot_uniform',
                kernel_regularizer: Optional[
@@ -91,6 +93,9 @@ class InstanceReconstructor(tf_keras.layers.Layer):
       output_channels: Width of the final projection (the target space).
       activation: Activation of the feed-forward blocks.
       norm_epsilon: LayerNorm epsilon.
+      dropout_rate: Dropout on the attention and feed-forward outputs before
+        each residual (0 in ConST-CL; 0.3 in the action transformer head of
+        Girdhar et al.).
       max_frequency: Highest frequency of the positional encodings.
       kernel_initializer: Initializer of all kernels.
       kernel_regularizer: Regularizer of all kernels.
@@ -105,6 +110,7 @@ class InstanceReconstructor(tf_keras.layers.Layer):
     self._output_channels = output_channels
     self._activation = activation
     self._norm_epsilon = norm_epsilon
+    self._dropout_rate = dropout_rate
     self._max_frequency = max_frequency
     self._kernel_initializer = kernel_initializer
     self._kernel_regularizer = kernel_regularizer
@@ -148,6 +154,7 @@ class InstanceReconstructor(tf_keras.layers.Layer):
       self._ffn_outer.append(dense(hidden_channels, f'ffn_outer_{i}'))
       self._ffn_norm.append(layer_norm(f'ffn_norm_{i}'))
     self._output_projection = dense(output_channels, 'output_projection')
+    self._dropout = tf_keras.layers.Dropout(dropout_rate)
 
   def _add_positions(self, tokens: tf.Tensor,
                      positions: Optional[tf.Tensor]) -> tf.Tensor:
@@ -200,8 +207,11 @@ class InstanceReconstructor(tf_keras.layers.Layer):
           x, context, context, attention_mask=attention_mask,
           return_attention_scores=True, training=training)
       scores.append(layer_scores)
+      attended = self._dropout(attended, training=training)
       x = self._attention_norm[i](x + attended)
-      x = self._ffn_norm[i](x + self._ffn_outer[i](self._ffn_inner[i](x)))
+      transformed = self._ffn_outer[i](self._ffn_inner[i](x))
+      transformed = self._dropout(transformed, training=training)
+      x = self._ffn_norm[i](x + transformed)
     z = self._output_projection(x)
     if return_attention_scores:
       return z, tf.stack(scores, axis=1)
@@ -220,6 +230,7 @@ class InstanceReconstructor(tf_keras.layers.Layer):
         'output_channels': self._output_channels,
         'activation': self._activation,
         'norm_epsilon': self._norm_epsilon,
+        'dropout_rate': self._dropout_rate,
         'max_frequency': self._max_frequency,
         'kernel_initializer': self._kernel_initializer,
         **serialization.serialize_regularizers(self._kernel_regularizer,
