@@ -74,10 +74,17 @@ def test_experiment_validates_and_builds(name):
   model = task.build_model()
   if hasattr(model, 'build_heads'):  # Pretraining.
     model.build_heads()
-  else:  # Recognition: one res5 (the pretrained res5_g), a linear layer.
+  else:  # Downstream: one res5 (the pretrained res5_g or res5_r).
     assert sorted(model.backbone.output_specs) == ['res2', 'res3', 'res4',
                                                    'res5']
-    model(tf.zeros([1, 8, 32, 32, 3]))  # Tiny input: builds the classifier.
+    num_frames = exp.task.train_data.feature_shape[0]
+    clip = tf.zeros([1, num_frames, 32, 32, 3])  # Tiny: builds the head.
+    if hasattr(model, 'head'):  # Localization: clip and person boxes.
+      logits = model({'image': clip, 'boxes': tf.constant([[[0., 0., 1.,
+                                                             1.]]])})
+    else:
+      logits = model(clip)
+    assert logits.shape[-1] == exp.task.train_data.num_classes
   assert model.count_params() > 0
   assert 'backbone' in model.checkpoint_items
 

@@ -244,3 +244,28 @@ def restore_pretrained_backbone(backbone: tf_keras.Model, init_checkpoint: str,
       unused_layers=unused)
   logging.info('%s', report.summary())
   return report
+
+
+def initialize_downstream_backbone(backbone: tf_keras.Model,
+                                   init_checkpoint: Optional[str],
+                                   model_config) -> Optional[RestoreReport]:
+  """A downstream task's `initialize`: the configured branch, or nothing.
+
+  Args:
+    backbone: the downstream model's backbone.
+    init_checkpoint: a pretraining model_dir / checkpoint, or None / ''.
+    model_config: a downstream model config with `backbone` (the PRETRAINING
+      backbone config) and `res5_branch`.
+
+  Returns:
+    The restore report, or None for a random initialization.
+  """
+  if not init_checkpoint:
+    logging.info('No init_checkpoint: the backbone is randomly initialized.')
+    return None
+  backbone_cfg = model_config.backbone
+  branch_res5 = (backbone_cfg.type == 'resnet_3d_y' and
+                 backbone_cfg.resnet_3d_y.branch_res5)
+  return restore_pretrained_backbone(backbone, init_checkpoint,
+                                     branch_res5=branch_res5,
+                                     res5_branch=model_config.res5_branch)

@@ -128,16 +128,9 @@ class LocalizationTask(base_task.Task):
 
   def initialize(self, model: tf_keras.Model):
     """Fills the backbone from `init_checkpoint` (its res5_r by default)."""
-    path = self.task_config.init_checkpoint
-    if not path:
-      logging.info('No init_checkpoint: the backbone is randomly initialized.')
-      return
-    backbone_cfg = self.task_config.model.backbone
-    branch_res5 = (backbone_cfg.type == 'resnet_3d_y' and
-                   backbone_cfg.resnet_3d_y.branch_res5)
-    checkpoint_loading.restore_pretrained_backbone(
-        model.backbone, path, branch_res5=branch_res5,
-        res5_branch=self.task_config.model.res5_branch)
+    checkpoint_loading.initialize_downstream_backbone(
+        model.backbone, self.task_config.init_checkpoint,
+        self.task_config.model)
 
   def build_inputs(self, params: loc_cfg.LocalizationDataConfig,
                    input_context: Optional[tf.distribute.InputContext] = None

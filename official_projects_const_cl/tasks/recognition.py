@@ -10,7 +10,6 @@ video (`evaluation/multiview.py`).
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from absl import logging
 import tensorflow as tf
 import tf_keras
 
@@ -63,16 +62,9 @@ class RecognitionTask(base_task.Task):
     Called by the trainer only when `model_dir` has no checkpoint of its own
     (a resumed run restores its own checkpoint instead).
     """
-    path = self.task_config.init_checkpoint
-    if not path:
-      logging.info('No init_checkpoint: the backbone is randomly initialized.')
-      return
-    backbone_cfg = self.task_config.model.backbone
-    branch_res5 = (backbone_cfg.type == 'resnet_3d_y' and
-                   backbone_cfg.resnet_3d_y.branch_res5)
-    checkpoint_loading.restore_pretrained_backbone(
-        model.backbone, path, branch_res5=branch_res5,
-        res5_branch=self.task_config.model.res5_branch)
+    checkpoint_loading.initialize_downstream_backbone(
+        model.backbone, self.task_config.init_checkpoint,
+        self.task_config.model)
 
   def build_inputs(self, params: rec_cfg.RecognitionDataConfig,
                    input_context: Optional[tf.distribute.InputContext] = None

@@ -154,7 +154,8 @@ class InstanceReconstructor(tf_keras.layers.Layer):
       self._ffn_outer.append(dense(hidden_channels, f'ffn_outer_{i}'))
       self._ffn_norm.append(layer_norm(f'ffn_norm_{i}'))
     self._output_projection = dense(output_channels, 'output_projection')
-    self._dropout = tf_keras.layers.Dropout(dropout_rate)
+    self._dropout = tf_keras.layers.Dropout(dropout_rate,
+                                            dtype=self.dtype_policy)
 
   def _add_positions(self, tokens: tf.Tensor,
                      positions: Optional[tf.Tensor]) -> tf.Tensor:
