@@ -22,15 +22,21 @@ setuptools.setup(
         'scikit-image>=0.22,<0.27',
         # Video decoding for the converters (ships FFmpeg inside its wheel).
         'av>=12,<20',
+        # Precision / success plots of the tracking evaluation.
+        'matplotlib>=3.8',
     ],
     extras_require={
-        'test': ['pytest>=7'],
+        # The GOT-10k toolkit: our OTB metrics are tested against its numbers
+        # (it imports shapely and, undeclared, six).
+        'test': ['pytest>=7', 'got10k==0.1.3', 'shapely>=2', 'six'],
     },
     entry_points={
         'console_scripts': [
             'const-cl-demo-data=official_projects_const_cl.tools.demo_data:cli',
             'const-cl-convert-videos='
             'official_projects_const_cl.tools.convert_videos:cli',
+            'const-cl-convert-ava='
+            'official_projects_const_cl.tools.convert_ava:cli',
         ],
     },
 )

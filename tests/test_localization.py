@@ -211,3 +211,49 @@ def test_two_steps_then_evaluate_matches_the_official_csv_path(tmp_path):
   assert result['mAP'] == pytest.approx(float(logs['frame_mAP']), abs=1e-6)
   per_class = [k for k in logs if k.startswith('AP/')]
   assert per_class and all(0.0 <= logs[k] <= 1.0 for k in per_class)
+
+
+class _FixedLogits(tf.keras.layers.Layer):
+  """Returns the logits it was given, whatever the input."""
+
+  def __init__(self, logits):
+    super().__init__()
+    self._logits = tf.constant(logits, tf.float32)
+
+  def call(self, inputs, training=None):
+    return self._logits
+
+
+def test_detected_box_evaluation_through_the_task(tmp_path):
+  """One keyframe, ground truth box A (class 1); detections B (0.95) and A
+  (0.9). Class 1 ranks B (false positive) then A (true positive): precision
+  0, 1/2 at recall 0, 1 -> AP 0.5. Class 2 has no ground truth: not
+  averaged. The CSV holds the 2 boxes x 2 classes."""
+  exp = exp_factory.get_exp_config('const_cl_action_localization_demo')
+  exp.task.train_data.num_classes = exp.task.validation_data.num_classes = 2
+  exp.task.validation_data.eval_boxes = 'detected'
+  exp.task.evaluation.label_map_path = ''
+  task = localization.LocalizationTask(exp.task, logging_dir=str(tmp_path))
+  logit = lambda p: float(np.log(p / (1 - p)))
+  box_a, box_b = [0.1, 0.1, 0.5, 0.5], [0.6, 0.6, 0.9, 0.9]
+  inputs = {
+      'boxes': tf.constant([[box_b, box_a, [0, 0, 0, 0]]]),
+      'boxes_mask': tf.constant([[1.0, 1.0, 0.0]]),
+      'gt_boxes': tf.constant([[box_a, [0, 0, 0, 0], [0, 0, 0, 0]]]),
+      'gt_labels': tf.constant([[[1.0, 0.0], [0, 0], [0, 0]]]),
+      'gt_mask': tf.constant([[1.0, 0.0, 0.0]]),
+      'labels': tf.zeros([1, 3, 2]),
+      'media_id': tf.constant([b'vid']), 'timestamp': tf.constant([902]),
+      'num_corrupt_frames': tf.constant([0]),
+      'num_dropped_boxes': tf.constant([0]),
+  }
+  model = _FixedLogits([[[logit(0.95), logit(0.3)], [logit(0.9), logit(0.2)],
+                         [logit(0.99), logit(0.99)]]])
+  logs = task.validation_step(inputs, model)
+  assert task.loss not in logs  # No labels for detected boxes.
+  state = task.aggregate_logs(None, {k: v for k, v in logs.items()})
+  results = task.reduce_aggregated_logs(state)
+  assert results['frame_mAP'] == pytest.approx(0.5)
+  assert results['num_keyframes'] == 1
+  lines = (tmp_path / 'ava_detections.csv').read_text().strip().splitlines()
+  assert len(lines) == 4 and all(l.startswith('vid,0902,') for l in lines)

@@ -296,3 +296,22 @@ def test_localization_takes_res5_r(pretrain_dir):
   want = _layer_values(_pretrained_backbone(pretrain_dir), 'res5_r_block_0')
   for path in got:
     np.testing.assert_array_equal(got[path], want[path])
+
+
+def test_tracking_backbone_loads_the_pretrained_res5_r(pretrain_dir):
+  exp = exp_factory.get_exp_config('const_cl_pretrain_demo')
+  cfg = exp.task.model.backbone.resnet_3d_y
+  tracking = resnet_3d_y.ResNet3DY(
+      block_specs=cfg.block_specs, stem_filters=cfg.stem_filters,
+      stem_conv_temporal_kernel_size=cfg.stem_conv_temporal_kernel_size,
+      branch_res5=False, tracking_dilation=True)
+  report = checkpoint_loading.restore_pretrained_backbone(
+      tracking, pretrain_dir, res5_branch='res5_r')
+  assert report.res5_branch == 'res5_r'
+  source = _pretrained_backbone(pretrain_dir)
+  for target_name, source_name in (('res4_block_0', 'res4_block_0'),
+                                   ('res5_block_0', 'res5_r_block_0')):
+    got = _layer_values(tracking, target_name)
+    want = _layer_values(source, source_name)
+    for path in got:
+      np.testing.assert_array_equal(got[path], want[path])

@@ -136,3 +136,40 @@ def test_registered_builder_reads_project_config():
   assert config['norm_momentum'] == 0.9
   assert config['kernel_regularizer'] is not None
   assert model.output_specs['res5'].as_list() == [None, 4, 1, 1, 512]
+
+
+def test_tracking_dilation_keeps_weights_and_output_stride_8():
+  plain = _tiny(branch_res5=False, frames=5, size=64)
+  tracking = _tiny(branch_res5=False, frames=5, size=64,
+                   tracking_dilation=True)
+  out = tracking(tf.random.uniform([1, 5, 64, 64, 3]), training=False)
+  # Stem /4, res3 /2; res4 and res5 keep the resolution: stride 8.
+  assert out['res4'].shape[2:4] == (8, 8) and out['res5'].shape[2:4] == (8, 8)
+  assert plain.output_specs['res5'][2:4] == (2, 2)
+  for name, dilation in (('res4_block_0', 2), ('res5_block_0', 4)):
+    conv = tracking.get_layer(name)._spatial_conv  # pylint: disable=protected-access
+    assert tuple(conv.dilation_rate) == (1, dilation, dilation)
+    assert tuple(conv.strides) == (1, 1, 1)
+  assert tuple(tracking.get_layer('res3_block_0')._spatial_conv.strides) == (  # pylint: disable=protected-access
+      1, 2, 2)
+  # Same variables (structural paths and shapes): pretrained weights load.
+  from official_projects_const_cl.modeling import variable_paths  # pylint: disable=g-import-not-at-top
+  shapes = lambda m: {p: tuple(v.shape) for p, v in
+                      variable_paths.variable_paths(m).items()}
+  assert shapes(tracking) == shapes(plain)
+  resnet_3d_y.transfer_backbone_weights(plain, tracking)
+  np.testing.assert_array_equal(
+      tracking.get_layer('res5_block_0')._spatial_conv.kernel.numpy(),  # pylint: disable=protected-access
+      plain.get_layer('res5_block_0')._spatial_conv.kernel.numpy())  # pylint: disable=protected-access
+  # The dilated 3x3 taps really are 4 pixels apart: a single bright pixel
+  # through res5_block_0's spatial conv alone lights a 9-tap grid of step 4.
+  conv = tracking.get_layer('res5_block_0')._spatial_conv  # pylint: disable=protected-access
+  x = np.zeros([1, 1, 17, 17, conv.kernel.shape[3]], np.float32)
+  x[0, 0, 8, 8, :] = 1.0
+  y = conv(tf.constant(x)).numpy()[0, 0].any(axis=-1)
+  assert sorted(zip(*np.nonzero(y))) == [(r, c) for r in (4, 8, 12)
+                                         for c in (4, 8, 12)]
+  config = tracking.get_config()
+  assert config['tracking_dilation']
+  assert resnet_3d_y.ResNet3DY.from_config(
+      json.loads(json.dumps(config))).output_specs['res5'][2:4] == (8, 8)

@@ -64,6 +64,9 @@ class ResNet3DYBackbone(hyperparams.Config):
   stem_conv_temporal_stride: int = 2
   stem_pool_temporal_stride: int = 1
   branch_res5: bool = True
+  # Tracking (supplementary §3.3): first block of res4 / res5 with spatial
+  # stride 1 and dilation 2 / 4.
+  tracking_dilation: bool = False
 
 
 @dataclasses.dataclass

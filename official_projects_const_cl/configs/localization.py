@@ -187,7 +187,7 @@ def const_cl_ava_v22() -> cfg.ExperimentConfig:
 
 @exp_factory.register_config_factory('const_cl_ava_kinetics')
 def const_cl_ava_kinetics() -> cfg.ExperimentConfig:
-  """AVA-Kinetics (AVA v2.2 + Kinetics keyframes): LR 1e-2, wd 1e-7."""
+  """AVA-Kinetics: LR 1e-2, wd 1e-7 (paper Table 1: 39.4 GT / 30.5 detected)."""
   return localization_experiment(
       train_path='gs://your-bucket/ava_kinetics/train-*',
       val_path='gs://your-bucket/ava_kinetics/val-*',

@@ -167,8 +167,8 @@ def iou(pred: BoxesLike, gt: BoxesLike) -> np.ndarray:
   top = np.maximum(pred[:, 1], gt[:, 1])
   right = np.minimum(pred[:, 0] + pred[:, 2], gt[:, 0] + gt[:, 2])
   bottom = np.minimum(pred[:, 1] + pred[:, 3], gt[:, 1] + gt[:, 3])
-  inter = np.maximum(right - left + 1, 0.0) * np.maximum(bottom - top + 1, 0.0)
-  union = (pred[:, 2] + 1) * (pred[:, 3] + 1) + (gt[:, 2] + 1) * (gt[:, 3] + 1) - inter
+  inter = np.maximum(right - left, 0.0) * np.maximum(bottom - top, 0.0)
+  union = pred[:, 2] * pred[:, 3] + gt[:, 2] * gt[:, 3] - inter
   with np.errstate(invalid='ignore', divide='ignore'):
     return np.clip(inter / (union + _EPS), 0.0, 1.0)
 

@@ -69,6 +69,41 @@ def _normalize_block_specs(block_specs: Sequence[Any]) -> Tuple[BlockSpec, ...]:
 
 
 @tf_keras.utils.register_keras_serializable(package='ConstCL')
+class DilatedBottleneckBlock3D(nn_blocks_3d.BottleneckBlock3D):
+  """Model Garden's 3D bottleneck with a dilated 1x3x3 spatial convolution.
+
+  The variables are exactly those of `BottleneckBlock3D` (same attributes,
+  same shapes), so pretrained weights load unchanged; only the spatial
+  convolution samples its 3x3 taps `dilation_rate` pixels apart.
+  """
+
+  def __init__(self, dilation_rate: int = 1, **kwargs):
+    super().__init__(**kwargs)
+    self._dilation_rate = dilation_rate
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    if self._dilation_rate > 1:
+      if self._spatial_strides != 1:
+        raise ValueError('resnet_3d_y.py: a dilated block needs spatial '
+                         f'stride 1, got {self._spatial_strides}.')
+      self._spatial_conv = layers.Conv3D(
+          filters=self._filters,
+          kernel_size=[1, 3, 3],
+          strides=[1, 1, 1],
+          dilation_rate=[1, self._dilation_rate, self._dilation_rate],
+          padding='same',
+          use_bias=False,
+          kernel_initializer=tf_utils.clone_initializer(
+              self._kernel_initializer),
+          kernel_regularizer=self._kernel_regularizer,
+          bias_regularizer=self._bias_regularizer)
+
+  def get_config(self) -> Dict[str, Any]:
+    return {**super().get_config(), 'dilation_rate': self._dilation_rate}
+
+
+@tf_keras.utils.register_keras_serializable(package='ConstCL')
 class ResNet3DY(tf_keras.Model):
   """R3D-50 with an optional duplicated res5 ("Y" structure).
 
@@ -86,6 +121,7 @@ class ResNet3DY(tf_keras.Model):
       stem_conv_temporal_stride: int = 2,
       stem_pool_temporal_stride: int = 1,
       branch_res5: bool = True,
+      tracking_dilation: bool = False,
       input_specs: layers.InputSpec = layers.InputSpec(
           shape=[None, None, None, None, 3]),
       activation: str = 'relu',
@@ -108,6 +144,9 @@ class ResNet3DY(tf_keras.Model):
       stem_pool_temporal_stride: Temporal stride of the stem max-pool (its
         temporal window is 1 when the stride is 1, else 3).
       branch_res5: If True, res5 is duplicated into `res5_g` and `res5_r`.
+      tracking_dilation: SiamFC tracking (supplementary §3.3): the first
+        block of res4 and of res5 gets spatial stride 1 and dilation 2 and 4
+        (output stride 8 instead of 32); the weights are unchanged.
       input_specs: `InputSpec` of the `[B, T, H, W, 3]` input.
       activation: Activation name.
       use_sync_bn: Whether to use synchronized batch normalization.
@@ -124,6 +163,7 @@ class ResNet3DY(tf_keras.Model):
     self._stem_conv_temporal_stride = stem_conv_temporal_stride
     self._stem_pool_temporal_stride = stem_pool_temporal_stride
     self._branch_res5 = branch_res5
+    self._tracking_dilation = tracking_dilation
     self._input_specs = input_specs
     self._activation = activation
     self._use_sync_bn = use_sync_bn
@@ -158,10 +198,15 @@ class ResNet3DY(tf_keras.Model):
         padding='same',
         name='stem_pool')(x)
 
+    # (spatial stride, dilation) of the first block of res2..res5.
+    first_blocks = [(1, 1), (2, 1), (2, 1), (2, 1)]
+    if self._tracking_dilation:
+      first_blocks[2:] = [(1, 2), (1, 4)]
     endpoints = {}
     for i, (filters, repeats, kernels) in enumerate(self._block_specs[:3]):
+      stride, dilation = first_blocks[i]
       x = self._block_group(x, filters, repeats, kernels,
-                            spatial_strides=1 if i == 0 else 2,
+                            spatial_strides=stride, dilation_rate=dilation,
                             name=f'res{i + 2}')
       endpoints[f'res{i + 2}'] = x
 
@@ -170,9 +215,11 @@ class ResNet3DY(tf_keras.Model):
     # layer name (`transfer_backbone_weights`), never by position.
     res5_names = RES5_BRANCHES if self._branch_res5 else ('res5',)
     filters, repeats, kernels = self._block_specs[3]
+    stride, dilation = first_blocks[3]
     for name in res5_names:
       endpoints[name] = self._block_group(
-          x, filters, repeats, kernels, spatial_strides=2, name=name)
+          x, filters, repeats, kernels, spatial_strides=stride,
+          dilation_rate=dilation, name=name)
     return endpoints
 
   def _batch_norm(self, name: str) -> layers.Layer:
@@ -185,10 +232,14 @@ class ResNet3DY(tf_keras.Model):
 
   def _block_group(self, x: tf.Tensor, filters: int, repeats: int,
                    kernels: Tuple[int, ...], spatial_strides: int,
-                   name: str) -> tf.Tensor:
-    """Stacks `repeats` bottleneck blocks; the first one downsamples."""
+                   name: str, dilation_rate: int = 1) -> tf.Tensor:
+    """Stacks `repeats` bottleneck blocks; the first one downsamples.
+
+    With `dilation_rate` > 1 the first block keeps the resolution (stride 1)
+    and dilates its spatial convolution instead.
+    """
     for i in range(repeats):
-      x = nn_blocks_3d.BottleneckBlock3D(
+      block_args = dict(
           filters=filters,
           temporal_kernel_size=kernels[i],
           temporal_strides=1,
@@ -200,7 +251,13 @@ class ResNet3DY(tf_keras.Model):
           use_sync_bn=self._use_sync_bn,
           norm_momentum=self._norm_momentum,
           norm_epsilon=self._norm_epsilon,
-          name=f'{name}_block_{i}')(x)
+          name=f'{name}_block_{i}')
+      if i == 0 and dilation_rate > 1:
+        block = DilatedBottleneckBlock3D(dilation_rate=dilation_rate,
+                                         **block_args)
+      else:
+        block = nn_blocks_3d.BottleneckBlock3D(**block_args)
+      x = block(x)
     return x
 
   @property
@@ -225,6 +282,7 @@ class ResNet3DY(tf_keras.Model):
         'stem_conv_temporal_stride': self._stem_conv_temporal_stride,
         'stem_pool_temporal_stride': self._stem_pool_temporal_stride,
         'branch_res5': self._branch_res5,
+        'tracking_dilation': self._tracking_dilation,
         'input_shape': list(self._input_specs.shape),
         'activation': self._activation,
         'use_sync_bn': self._use_sync_bn,
@@ -316,6 +374,7 @@ def build_resnet_3d_y(
       stem_conv_temporal_stride=cfg.stem_conv_temporal_stride,
       stem_pool_temporal_stride=cfg.stem_pool_temporal_stride,
       branch_res5=cfg.branch_res5,
+      tracking_dilation=cfg.tracking_dilation,
       input_specs=input_specs,
       activation=norm_activation_config.activation,
       use_sync_bn=norm_activation_config.use_sync_bn,

@@ -1,0 +1,89 @@
+"""Per-frame embeddings of the 3D backbone for SiamFC tracking (supp. §3.3).
+
+Each tracked frame enters with its n neighbours on each side (2n + 1 frames;
+at the ends of a sequence the edge frame is repeated, `neighbor_indices`).
+The backbone is the pretrained one with a single res5 filled from `res5_r`
+and `tracking_dilation` (first block of res4 / res5: spatial stride 1,
+dilation 2 / 4; output stride 8). The embedding is the center time slice of
+the res5 map.
+"""
+
+from typing import Any, Optional
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from official.vision.modeling import backbones
+from official_projects_const_cl.modeling import video_classifier
+
+
+def neighbor_indices(index: int, num_frames: int,
+                     num_neighbors: int = 2) -> np.ndarray:
+  """Frames `index - n .. index + n`, clamped to the sequence.
+
+  Args:
+    index: the tracked frame (0-based).
+    num_frames: frames in the sequence.
+    num_neighbors: n.
+
+  Returns:
+    int [2n + 1] (edge frames repeated at the sequence ends).
+  """
+  if not 0 <= index < num_frames:
+    raise ValueError(f'Frame {index} is outside a sequence of {num_frames}.')
+  offsets = np.arange(-num_neighbors, num_neighbors + 1)
+  return np.clip(index + offsets, 0, num_frames - 1)
+
+
+class TrackingEmbedder(tf_keras.Model):
+  """[B, 2n + 1, H, W, 3] frame stacks -> [B, H / 8, W / 8, C] embeddings."""
+
+  def __init__(self, backbone: tf_keras.Model, endpoint: str = 'res5',
+               **kwargs):
+    super().__init__(**kwargs)
+    if endpoint not in backbone.output_specs:
+      raise ValueError(
+          f'tracking_embedder.py: endpoint {endpoint!r} is not an output of '
+          f'the backbone ({sorted(backbone.output_specs)}).')
+    self._backbone = backbone
+    self._endpoint = endpoint
+
+  @property
+  def backbone(self) -> tf_keras.Model:
+    return self._backbone
+
+  @property
+  def checkpoint_items(self):
+    return {'backbone': self._backbone}
+
+  def call(self, frames: tf.Tensor,
+           training: Optional[bool] = None) -> tf.Tensor:
+    """The center time slice of the endpoint, float32."""
+    features = self._backbone(frames, training=training)[self._endpoint]
+    num_slices = features.shape[1]
+    if num_slices is None:
+      raise ValueError('tracking_embedder.py: the number of input frames must '
+                       'be static.')
+    return tf.cast(features[:, num_slices // 2], tf.float32)
+
+
+def build_tracking_embedder(
+    input_specs: tf_keras.layers.InputSpec,
+    model_config: Any,
+    l2_regularizer: Optional[tf_keras.regularizers.Regularizer] = None
+) -> TrackingEmbedder:
+  """The embedder of a tracking model config (pretraining `backbone`).
+
+  The backbone keeps a single res5 (filled from `res5_branch` by
+  `checkpoint_loading.initialize_downstream_backbone`) and gets
+  `tracking_dilation`.
+  """
+  config = video_classifier.classifier_backbone_config(model_config.backbone)
+  if config.type == 'resnet_3d_y':
+    config.resnet_3d_y.tracking_dilation = True
+  backbone = backbones.factory.build_backbone(
+      input_specs=input_specs, backbone_config=config,
+      norm_activation_config=model_config.norm_activation,
+      l2_regularizer=l2_regularizer)
+  return TrackingEmbedder(backbone, name='tracking_embedder')
