@@ -24,7 +24,9 @@ def test_all_issue_experiments_are_registered():
       'const_cl_linear_eval_k400', 'const_cl_linear_eval_ucf101',
       'const_cl_linear_eval_hmdb51', 'const_cl_finetune_ucf101',
       'const_cl_finetune_hmdb51', 'const_cl_linear_eval_demo',
-      'const_cl_finetune_demo'}
+      'const_cl_finetune_demo', 'const_cl_ava_v22', 'const_cl_ava_kinetics',
+      'const_cl_action_localization_demo', 'const_cl_tracking_got10k',
+      'const_cl_tracking_demo'}
 
 
 # name: (classes, epochs, batch, LR, weight decay, dropout, linear, videos)
@@ -68,23 +70,31 @@ def test_experiment_validates_and_builds(name):
   exp = exp_factory.get_exp_config(name)
   exp.validate()
   task = task_factory.get_task(exp.task)
-  if 'demo' not in name:
+  if 'demo' not in name and 'feature_shape' in exp.task.train_data.as_dict():
     # Paper-size: build the variables only (no 224px forward pass).
     exp.task.train_data.feature_shape = (16, 224, 224, 3)
   model = task.build_model()
   if hasattr(model, 'build_heads'):  # Pretraining.
     model.build_heads()
   else:  # Downstream: one res5 (the pretrained res5_g or res5_r).
-    assert sorted(model.backbone.output_specs) == ['res2', 'res3', 'res4',
-                                                   'res5']
-    num_frames = exp.task.train_data.feature_shape[0]
-    clip = tf.zeros([1, num_frames, 32, 32, 3])  # Tiny: builds the head.
-    if hasattr(model, 'head'):  # Localization: clip and person boxes.
-      logits = model({'image': clip, 'boxes': tf.constant([[[0., 0., 1.,
-                                                             1.]]])})
+    tracking = hasattr(model, 'embedder')
+    backbone = model.embedder.backbone if tracking else model.backbone
+    assert sorted(backbone.output_specs) == ['res2', 'res3', 'res4', 'res5']
+    if tracking:  # Exemplar / search frame stacks (2n + 1 frames).
+      frames = 2 * exp.task.model.siamfc.num_neighbors + 1
+      logits = model({'exemplar': tf.zeros([1, frames, 16, 16, 3]),
+                      'search': tf.zeros([1, frames, 32, 32, 3])})
+      assert logits.shape == (1, 3, 3)  # Stride 8: 2 x 2 in 4 x 4 -> 3 x 3.
+      assert backbone.get_config()['tracking_dilation']
     else:
-      logits = model(clip)
-    assert logits.shape[-1] == exp.task.train_data.num_classes
+      num_frames = exp.task.train_data.feature_shape[0]
+      clip = tf.zeros([1, num_frames, 32, 32, 3])  # Tiny: builds the head.
+      if hasattr(model, 'head'):  # Localization: clip and person boxes.
+        logits = model({'image': clip,
+                        'boxes': tf.constant([[[0., 0., 1., 1.]]])})
+      else:
+        logits = model(clip)
+      assert logits.shape[-1] == exp.task.train_data.num_classes
   assert model.count_params() > 0
   assert 'backbone' in model.checkpoint_items
 

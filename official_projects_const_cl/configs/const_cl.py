@@ -78,6 +78,22 @@ class Backbone3D(backbones_3d.Backbone3D):
 
 
 @dataclasses.dataclass
+class DownstreamModel(hyperparams.Config):
+  """What every downstream model shares.
+
+  `backbone` describes the PRETRAINING backbone (`branch_res5=True` for a
+  ConST-CL checkpoint, False for CVRL); the downstream model keeps only the
+  `res5_branch` branch, as a single `res5` (paper §3.4).
+  """
+  backbone: Backbone3D = dataclasses.field(default_factory=Backbone3D)
+  norm_activation: common.NormActivation = dataclasses.field(
+      default_factory=lambda: common.NormActivation(  # pylint: disable=g-long-lambda
+          activation='relu', use_sync_bn=True, norm_momentum=0.997,
+          norm_epsilon=1e-5))
+  res5_branch: str = 'res5_g'
+
+
+@dataclasses.dataclass
 class MLPHead(hyperparams.Config):
   """Global projection head: 3 x (Dense 2048 + BN + ReLU) + Dense 128."""
   num_hidden_layers: int = 3

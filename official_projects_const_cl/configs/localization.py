@@ -23,7 +23,6 @@ from typing import Optional, Tuple
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
-from official.vision.configs import common
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
 from official_projects_const_cl.tools import demo_data
 from official_projects_const_cl.tools import demo_world
@@ -74,18 +73,12 @@ class ActionTransformerHead(hyperparams.Config):
 
 
 @dataclasses.dataclass
-class LocalizationModel(hyperparams.Config):
+class LocalizationModel(const_cl_cfg.DownstreamModel):
   """Pretrained backbone (its `res5_branch`) + action transformer head.
 
   `backbone` describes the PRETRAINING backbone, as in recognition.
   """
   model_type: str = 'const_cl_action_localizer'
-  backbone: const_cl_cfg.Backbone3D = dataclasses.field(
-      default_factory=const_cl_cfg.Backbone3D)
-  norm_activation: common.NormActivation = dataclasses.field(
-      default_factory=lambda: common.NormActivation(  # pylint: disable=g-long-lambda
-          activation='relu', use_sync_bn=True, norm_momentum=0.997,
-          norm_epsilon=1e-5))
   res5_branch: str = 'res5_r'
   head: ActionTransformerHead = dataclasses.field(
       default_factory=ActionTransformerHead)

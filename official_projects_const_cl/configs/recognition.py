@@ -26,7 +26,6 @@ from typing import Optional, Tuple
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
-from official.vision.configs import common
 from official.vision.configs import video_classification
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
 from official_projects_const_cl.tools import demo_data
@@ -73,7 +72,7 @@ class RecognitionDataConfig(video_classification.DataConfig):
 
 
 @dataclasses.dataclass
-class VideoClassifierModel(hyperparams.Config):
+class VideoClassifierModel(const_cl_cfg.DownstreamModel):
   """Pretrained backbone + global average pooling + linear classifier.
 
   `backbone` describes the PRETRAINING backbone (`branch_res5=True` for a
@@ -81,13 +80,6 @@ class VideoClassifierModel(hyperparams.Config):
   `res5_branch` branch, as a single `res5` (paper §3.4).
   """
   model_type: str = 'const_cl_classifier'
-  backbone: const_cl_cfg.Backbone3D = dataclasses.field(
-      default_factory=const_cl_cfg.Backbone3D)
-  norm_activation: common.NormActivation = dataclasses.field(
-      default_factory=lambda: common.NormActivation(  # pylint: disable=g-long-lambda
-          activation='relu', use_sync_bn=True, norm_momentum=0.997,
-          norm_epsilon=1e-5))
-  res5_branch: str = 'res5_g'
   # Linear evaluation: no backbone update at all (BN statistics included).
   freeze_backbone: bool = False
   # L2-normalize the pooled features before the linear layer.

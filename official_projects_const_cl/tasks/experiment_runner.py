@@ -46,9 +46,15 @@ def flops_input_signature(feature_shape: Sequence[int], num_boxes: int
 def flops_inputs(task_config: cfg.TaskConfig
                  ) -> Dict[str, Dict[str, tf.TensorSpec]]:
   """Batch-1 FLOPs signature (one training clip) of a task config's model."""
-  shape = list(task_config.train_data.feature_shape)
+  shape = list(getattr(task_config.train_data, 'feature_shape', ()))
   if 'num_boxes' in task_config.model.as_dict():  # Pretraining.
     return flops_input_signature(shape, task_config.model.num_boxes)
+  if 'siamfc' in task_config.model.as_dict():  # Tracking: a pair.
+    sf = task_config.model.siamfc
+    frames = 2 * sf.num_neighbors + 1
+    crop = lambda s: tf.TensorSpec([1, frames, s, s, 3], tf.float32)
+    return {'inputs': {'exemplar': crop(sf.exemplar_size),
+                       'search': crop(sf.train_instance_size)}}
   image = tf.TensorSpec([1] + shape, tf.float32)
   if 'max_num_boxes' in task_config.train_data.as_dict():  # Localization.
     boxes = tf.TensorSpec([1, task_config.train_data.max_num_boxes, 4],

@@ -30,7 +30,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -470,8 +470,32 @@ def ensure_demo_dataset(output_dir: str, **kwargs) -> Dict[str, object]:
   return generate_demo_dataset(output_dir, **kwargs)
 
 
+def _build_atomically(output_dir: str, target: str, prefix: str,
+                      build: Callable[[str], Dict[str, object]]) -> None:
+  """Runs `build(work_dir)` in a temporary folder, then renames it `target`.
+
+  `build` writes its files and returns what goes into `target/done.json`
+  (whose presence marks the folder complete). If another process renamed
+  its own folder first, ours is discarded.
+  """
+  done = os.path.join(target, 'done.json')
+  work_dir = tempfile.mkdtemp(dir=output_dir, prefix=prefix)
+  try:
+    summary = build(work_dir)
+    with open(os.path.join(work_dir, 'done.json'), 'w') as f:
+      json.dump(summary, f)
+    try:
+      os.rename(work_dir, target)
+    except OSError:  # Another process finished first.
+      if not os.path.exists(done):
+        raise
+    logging.info('Demo data: %s ready (%s).', target, summary)
+  finally:
+    if os.path.exists(work_dir):
+      shutil.rmtree(work_dir, ignore_errors=True)
+
+
 AVA_RECORDS_DIR = 'ava_records'
-_AVA_DONE = 'done.json'
 
 
 def ensure_demo_ava_records(output_dir: str, num_frames: int = 8,
@@ -502,7 +526,7 @@ def ensure_demo_ava_records(output_dir: str, num_frames: int = 8,
   for split in SPLITS:
     paths[f'ava_{split}_records'] = os.path.join(target,
                                                  f'{split}-*.tfrecord')
-  done = os.path.join(target, _AVA_DONE)
+  done = os.path.join(target, 'done.json')
   if os.path.exists(done):
     with open(done) as f:
       found = json.load(f)
@@ -511,9 +535,9 @@ def ensure_demo_ava_records(output_dir: str, num_frames: int = 8,
           f'{target} holds keyframe records made with {found["spec"]}, not '
           f'{spec}; delete the folder to convert again.')
     return paths
-  work_dir = tempfile.mkdtemp(dir=output_dir, prefix='.ava_records_tmp')
-  try:
-    reports = {}
+
+  def build(work_dir):
+    keyframes = {}
     for split in SPLITS:
       report = convert_ava.convert_ava(
           annotations=paths[f'ava_{split}_csv'],
@@ -521,19 +545,56 @@ def ensure_demo_ava_records(output_dir: str, num_frames: int = 8,
           video_records=paths[f'{split}_pattern'],
           label_map=paths['ava_label_map'],
           num_frames=num_frames, frame_stride=frame_stride, num_shards=2)
-      reports[split] = report.keyframes_written
-    with open(os.path.join(work_dir, _AVA_DONE), 'w') as f:
-      json.dump({'spec': spec, 'keyframes': reports}, f)
-    try:
-      os.rename(work_dir, target)
-    except OSError:  # Another process finished first.
-      if not os.path.exists(done):
-        raise
-    logging.info('Demo keyframe records: %s (%s).', target, reports)
+      keyframes[split] = report.keyframes_written
+    return {'spec': spec, 'keyframes': keyframes}
+
+  _build_atomically(output_dir, target, '.ava_records_tmp', build)
+  return paths
+
+
+TRACKING_DIR = 'tracking'
+
+
+def ensure_demo_tracking(output_dir: str, **dataset_kwargs
+                         ) -> Dict[str, object]:
+  """Single-object tracking sequences of the demo world (paper protocol).
+
+  Generates the demo world on first use, then writes, for its main objects,
+  `output_dir/tracking/got10k_train/` (GOT-10k layout, from the training
+  videos: fine-tuning) and `output_dir/tracking/otb_val/` (OTB layout, from
+  the validation videos: evaluation). The videos are re-rendered from the
+  dataset's seed and world, so they are the ones in the records. Safe to
+  call from several processes at once.
+
+  Returns:
+    The demo dataset's paths plus 'tracking_train' and 'tracking_val'.
+  """
+  paths = dict(ensure_demo_dataset(output_dir, **dataset_kwargs))
+  target = os.path.join(output_dir, TRACKING_DIR)
+  paths['tracking_train'] = os.path.join(target, 'got10k_train')
+  paths['tracking_val'] = os.path.join(target, 'otb_val')
+  done = os.path.join(target, 'done.json')
+  if os.path.exists(done):
     return paths
-  finally:
-    if os.path.exists(work_dir):
-      shutil.rmtree(work_dir, ignore_errors=True)
+  manifest = _read_manifest(output_dir)
+  cfg = demo_world.DemoWorldConfig(**{
+      k: tuple(v) if isinstance(v, list) else v
+      for k, v in manifest['world_config'].items()})
+
+  def build(work_dir):
+    counts = {}
+    for split, layout, folder in (('train', 'got10k', 'got10k_train'),
+                                  ('val', 'otb', 'otb_val')):
+      names = write_tracking_sequences(
+          iter_demo_videos(manifest['seed'], split, manifest[f'num_{split}'],
+                           cfg),
+          os.path.join(work_dir, folder), layout=layout,
+          jpeg_quality=manifest['jpeg_quality'])
+      counts[folder] = len(names)
+    return counts
+
+  _build_atomically(output_dir, target, '.tracking_tmp', build)
+  return paths
 
 
 def cli(argv: Optional[List[str]] = None) -> Dict[str, object]:
