@@ -12,10 +12,12 @@
    linear probe (`const_cl_linear_eval_demo`), fine-tuning
    (`const_cl_finetune_demo`), both scored per video over 10 clips x 3 crops,
    and nearest-neighbour retrieval R@1/5/10/20 (`tools/retrieval.py`);
-5. with `--localization` (off by default: it adds a CVRL pretraining run,
-   about 11 minutes in all): pretrains `cvrl_pretrain_demo` too and trains
-   `const_cl_action_localization_demo` from the ConST-CL checkpoint, the CVRL
-   checkpoint and random initialization (frame-mAP with ground-truth boxes);
+5. with `--localization` / `--tracking` (off by default: they add a CVRL
+   pretraining run; about 11 / 21 minutes): pretrains `cvrl_pretrain_demo`
+   too and trains `const_cl_action_localization_demo` (frame-mAP with
+   ground-truth boxes) / `const_cl_tracking_demo` (OTB precision and
+   success) from the ConST-CL checkpoint, the CVRL checkpoint and random
+   initialization;
 6. prints the numbers side by side and writes them to
    `<model_dir>/demo_results.json`.
 
@@ -105,21 +107,25 @@ def run_downstream(pretrain_experiment: str, pretrain_dir: str,
 
 
 LOCALIZATION_EXPERIMENT = 'const_cl_action_localization_demo'
-LOCALIZATION_INITS = ('const_cl', 'cvrl', 'random_init')
+TRACKING_EXPERIMENT = 'const_cl_tracking_demo'
+THREE_INITS = ('const_cl', 'cvrl', 'random_init')
+LOCALIZATION_INITS = THREE_INITS
 
 
-def run_localization(const_cl_dir: str, cvrl_dir: str, model_dir: str,
-                     params_override: str = '') -> Dict[str, Any]:
-  """Action localization from ConST-CL, CVRL and random initialization.
+def run_from_three_inits(experiment: str, const_cl_dir: str, cvrl_dir: str,
+                         model_dir: str, params_override: str = ''
+                         ) -> Dict[str, Any]:
+  """A downstream experiment from ConST-CL, CVRL and random initialization.
 
   Args:
+    experiment: e.g. `const_cl_action_localization_demo`.
     const_cl_dir: a `const_cl_pretrain_demo` model_dir.
     cvrl_dir: a `cvrl_pretrain_demo` model_dir.
     model_dir: runs go to `<model_dir>/<experiment>_<init>`.
-    params_override: applied to every localization run.
+    params_override: applied to every run.
 
   Returns:
-    {init: final eval logs (frame_mAP, per-class AP, ...)}.
+    {init: final eval logs}.
   """
   overrides = {
       'const_cl': f'task.init_checkpoint={const_cl_dir}',
@@ -128,16 +134,30 @@ def run_localization(const_cl_dir: str, cvrl_dir: str, model_dir: str,
       'random_init': '',
   }
   return {init: run_mode(
-      LOCALIZATION_EXPERIMENT,
-      os.path.join(model_dir, f'{LOCALIZATION_EXPERIMENT}_{init}'),
+      experiment, os.path.join(model_dir, f'{experiment}_{init}'),
       'train_and_eval', _join(params_override, overrides[init]))
-          for init in LOCALIZATION_INITS}
+          for init in THREE_INITS}
+
+
+def run_localization(const_cl_dir: str, cvrl_dir: str, model_dir: str,
+                     params_override: str = '') -> Dict[str, Any]:
+  """Action localization (frame-mAP, ground-truth boxes) from three inits."""
+  return run_from_three_inits(LOCALIZATION_EXPERIMENT, const_cl_dir,
+                              cvrl_dir, model_dir, params_override)
+
+
+def run_tracking(const_cl_dir: str, cvrl_dir: str, model_dir: str,
+                 params_override: str = '') -> Dict[str, Any]:
+  """SiamFC tracking (OTB precision / success) from three inits."""
+  return run_from_three_inits(TRACKING_EXPERIMENT, const_cl_dir, cvrl_dir,
+                              model_dir, params_override)
 
 
 def run_demo(experiment: str, model_dir: str,
              params_override: str = '', downstream: bool = False,
              downstream_params_override: str = '',
-             localization: bool = False) -> Dict[str, Any]:
+             localization: bool = False,
+             tracking: bool = False) -> Dict[str, Any]:
   """Random-init evaluation, pretraining with evaluation, downstream."""
   start = time.time()
   random_logs = run_mode(experiment, os.path.join(model_dir, 'random_init'),
@@ -159,13 +179,16 @@ def run_demo(experiment: str, model_dir: str,
         experiment, os.path.join(model_dir, 'pretrain'), model_dir,
         downstream_params_override)
     results['seconds_downstream'] = round(time.time() - t_downstream, 1)
-  if localization:
-    t_localization = time.time()
+  if localization or tracking:
     cvrl_dir = os.path.join(model_dir, 'cvrl_pretrain')
     run_mode('cvrl_pretrain_demo', cvrl_dir, 'train')
-    results['localization'] = run_localization(
-        os.path.join(model_dir, 'pretrain'), cvrl_dir, model_dir)
-    results['seconds_localization'] = round(time.time() - t_localization, 1)
+    for flag, key, fn in ((localization, 'localization', run_localization),
+                          (tracking, 'tracking', run_tracking)):
+      if flag:
+        t_start = time.time()
+        results[key] = fn(os.path.join(model_dir, 'pretrain'), cvrl_dir,
+                          model_dir)
+        results[f'seconds_{key}'] = round(time.time() - t_start, 1)
   results['seconds_total'] = round(time.time() - start, 1)
   tf.io.gfile.makedirs(model_dir)
   with tf.io.gfile.GFile(os.path.join(model_dir, 'demo_results.json'),
@@ -206,6 +229,14 @@ def format_results(results: Dict[str, Any]) -> str:
                  'boxes ==')
     for init in LOCALIZATION_INITS:
       lines.append(f'  {init:34s} {pct(localization[init].get("frame_mAP"))}')
+  tracking = results.get('tracking')
+  if tracking:
+    lines.append(f'== {TRACKING_EXPERIMENT}: OTB-style one-pass evaluation ==')
+    for init in THREE_INITS:
+      logs = tracking[init]
+      lines.append(f'  {init:34s} precision@20px '
+                   f'{pct(logs.get("precision_score"))}  success AUC '
+                   f'{pct(logs.get("success_score"))}')
   lines.append(f'  wall time: {results["seconds_total"]:.0f} s')
   return '\n'.join(lines)
 
@@ -227,12 +258,15 @@ def define_flags():
   flags.DEFINE_bool('localization', False,
                     'Also pretrain CVRL and compare action localization from '
                     'ConST-CL, CVRL and random initialization.')
+  flags.DEFINE_bool('tracking', False,
+                    'Also pretrain CVRL and compare SiamFC tracking from '
+                    'ConST-CL, CVRL and random initialization.')
 
 
 def main(_):
   results = run_demo(FLAGS.experiment, FLAGS.model_dir, FLAGS.params_override,
                      FLAGS.downstream, FLAGS.downstream_params_override,
-                     FLAGS.localization)
+                     FLAGS.localization, FLAGS.tracking)
   logging.info('Demo results: %s', results)
   print(format_results(results), flush=True)
 
