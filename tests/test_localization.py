@@ -99,12 +99,24 @@ def test_detected_boxes_above_the_threshold():
 
 def test_training_flip_moves_boxes_with_pixels():
   record = _keyframe_example(gt=GT, labels=[(0, 1)])
+  # Frames with a horizontal ramp, so that a flip is visible in the pixels.
+  ramp = np.tile(np.linspace(0, 255, 40, dtype=np.float32)[None, :, None],
+                 (32, 1, 3)).astype(np.uint8)
+  seq = tf.train.SequenceExample.FromString(record)
+  frames = seq.feature_lists.feature_list[features.IMAGE_KEY].feature
+  for f in frames:
+    f.bytes_list.value[:] = [tf.io.encode_jpeg(ramp, quality=95).numpy()]
+  record = seq.SerializeToString()
+  plain = _parse(record, training=True, flip=False)['image']
   seen = set()
   for _ in range(20):
     out = _parse(record, training=True, flip=True)
     box = tuple(round(float(v), 3) for v in out['gt_boxes'][0])
     seen.add(box)
     assert box in {(0.1, 0.2, 0.5, 0.6), (0.1, 0.4, 0.5, 0.8)}
+    mirrored = box == (0.1, 0.4, 0.5, 0.8)
+    expected = plain[:, :, ::-1] if mirrored else plain
+    np.testing.assert_allclose(out['image'], expected, atol=1e-5)
     assert out['gt_boxes'][2].tolist() == [0, 0, 0, 0]  # Padding stays 0.
   assert len(seen) == 2
 

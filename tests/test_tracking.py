@@ -79,10 +79,27 @@ def test_training_pairs_crop_the_target_at_the_center(demo_tracking):
       max_frame_gap=5, num_neighbors=2, stretch=0.0)
   pairs = tracking_input.TrainingPairs(demo_tracking['tracking_train'],
                                        settings, seed=0)
-  pair = pairs.sample()
-  assert pair['exemplar'].shape == (5, 31, 31, 3)
-  assert pair['search'].shape == (5, 55, 55, 3)
-  assert 0.0 <= pair['search'].min() and pair['search'].max() <= 1.0
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from official_projects_const_cl.evaluation import otb  # pylint: disable=g-import-not-at-top
+  for _ in range(3):
+    pair = pairs.sample()
+    assert pair['exemplar'].shape == (5, 31, 31, 3)
+    assert pair['search'].shape == (5, 55, 55, 3)
+    # The same crops, recomputed from the files: the stacks are the frame
+    # and its clamped neighbours, all cut with the center frame's box.
+    name, t_z, t_x = pairs.last_pair
+    assert abs(t_x - t_z) <= 5
+    seq = otb.read_got10k_sequence(demo_tracking['tracking_train'], name)
+    frames = lambda t: [  # pylint: disable=g-long-lambda
+        np.asarray(Image.open(seq.img_files[i]).convert('RGB'),
+                   np.float32) / 255.0
+        for i in tracking_embedder.neighbor_indices(t, len(seq.img_files))]
+    want = tracking_input.crop_pair(frames(t_z), seq.boxes[t_z], frames(t_x),
+                                    seq.boxes[t_x], settings)
+    np.testing.assert_allclose(pair['exemplar'], want['exemplar'], atol=1e-6)
+    np.testing.assert_allclose(pair['search'], want['search'], atol=1e-6)
+  # Annotations were read once per sequence, not once per pair.
+  assert len(pairs._sequences) <= 3  # pylint: disable=protected-access
 
 
 def test_sample_pair_respects_gap_and_visibility():

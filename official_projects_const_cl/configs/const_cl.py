@@ -357,6 +357,14 @@ def _demo(method: str) -> cfg.ExperimentConfig:
   return exp
 
 
+def use_demo_backbone(model: DownstreamModel) -> DownstreamModel:
+  """Gives a downstream model the backbone of `const_cl_pretrain_demo`."""
+  pretrain = _demo('const_cl').task.model
+  model.backbone = pretrain.backbone
+  model.norm_activation = pretrain.norm_activation
+  return model
+
+
 @exp_factory.register_config_factory('const_cl_pretrain_demo')
 def const_cl_pretrain_demo() -> cfg.ExperimentConfig:
   """ConST-CL on the demo world (README's main command)."""

@@ -224,9 +224,7 @@ def const_cl_action_localization_demo() -> cfg.ExperimentConfig:
       feature_shape=(8, 64, 64, 3), label_map_path=paths['label_map'],
       eval_batch_size=32)
   task = exp.task
-  pretrain = const_cl_cfg.const_cl_pretrain_demo().task
-  task.model.backbone = pretrain.model.backbone
-  task.model.norm_activation = pretrain.model.norm_activation
+  const_cl_cfg.use_demo_backbone(task.model)
   task.model.head = ActionTransformerHead(
       num_layers=1, num_heads=2, hidden_channels=64, ffn_channels=128,
       dropout_rate=0.1, roi_crop_size=4, roi_sampling_ratio=2)

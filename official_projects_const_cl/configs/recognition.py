@@ -267,9 +267,7 @@ def _demo(protocol: str) -> cfg.ExperimentConfig:
       feature_shape=(8, 56, 56, 3), eval_feature_shape=(8, 56, 56, 3),
       min_image_size=64, eval_batch_size=16)
   task = exp.task
-  pretrain = const_cl_cfg.const_cl_pretrain_demo().task
-  task.model.backbone = pretrain.model.backbone
-  task.model.norm_activation = pretrain.model.norm_activation
+  const_cl_cfg.use_demo_backbone(task.model)
   for data in (task.train_data, task.validation_data):
     data.demo_data_dir = demo_dir
   exp.trainer.validation_interval = exp.trainer.train_steps

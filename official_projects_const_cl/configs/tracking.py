@@ -124,9 +124,7 @@ def const_cl_tracking_demo() -> cfg.ExperimentConfig:
       batch_size=16, num_train_sequences=demo_data.DEFAULT_NUM_TRAIN,
       epochs=8, base_lr=0.01, weight_decay=1e-4)
   task = exp.task
-  pretrain = const_cl_cfg.const_cl_pretrain_demo().task
-  task.model.backbone = pretrain.model.backbone
-  task.model.norm_activation = pretrain.model.norm_activation
+  const_cl_cfg.use_demo_backbone(task.model)
   task.model.siamfc = siamfc_lib.SiamFCConfig(
       exemplar_size=63, instance_size=127, train_instance_size=111,
       response_size=9, num_neighbors=2)

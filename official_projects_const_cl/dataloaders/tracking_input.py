@@ -131,7 +131,17 @@ class TrainingPairs:
       raise ValueError(f'{root}: no sequences listed.')
     self._settings = settings
     self._rng = np.random.default_rng(seed)
+    # Annotations are read once per sequence (frames are read per pair).
+    self._sequences: Dict[str, Tuple[otb.TrackingSequence, np.ndarray]] = {}
     self.num_skipped = 0
+    # (sequence, t_z, t_x) of the last pair, for inspection.
+    self.last_pair: Optional[Tuple[str, int, int]] = None
+
+  def _sequence(self, name: str) -> Tuple[otb.TrackingSequence, np.ndarray]:
+    if name not in self._sequences:
+      sequence = otb.read_got10k_sequence(self._root, name, self._subset)
+      self._sequences[name] = (sequence, valid_frames(sequence))
+    return self._sequences[name]
 
   @property
   def num_sequences(self) -> int:
@@ -149,13 +159,13 @@ class TrainingPairs:
     """One pair from a random sequence with a visible target."""
     for _ in range(100):
       name = self._names[self._rng.integers(len(self._names))]
-      sequence = otb.read_got10k_sequence(self._root, name, self._subset)
-      pair = sample_pair(valid_frames(sequence),
-                         self._settings.max_frame_gap, self._rng)
+      sequence, valid = self._sequence(name)
+      pair = sample_pair(valid, self._settings.max_frame_gap, self._rng)
       if pair is None:
         self.num_skipped += 1
         continue
       t_z, t_x = pair
+      self.last_pair = (name, t_z, t_x)
       stretch = 1.0 + self._rng.uniform(-self._settings.stretch,
                                         self._settings.stretch)
       return crop_pair(self._stack(sequence, t_z), sequence.boxes[t_z],

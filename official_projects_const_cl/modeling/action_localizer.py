@@ -126,7 +126,7 @@ def build_action_localizer(
         f'{model_config.res5_branch!r}.')
   backbone = backbones.factory.build_backbone(
       input_specs=input_specs,
-      backbone_config=video_classifier.classifier_backbone_config(
+      backbone_config=video_classifier.single_res5_backbone_config(
           model_config.backbone),
       norm_activation_config=model_config.norm_activation,
       l2_regularizer=l2_regularizer)

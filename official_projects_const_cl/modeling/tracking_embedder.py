@@ -79,7 +79,7 @@ def build_tracking_embedder(
   `checkpoint_loading.initialize_downstream_backbone`) and gets
   `tracking_dilation`.
   """
-  config = video_classifier.classifier_backbone_config(model_config.backbone)
+  config = video_classifier.single_res5_backbone_config(model_config.backbone)
   if config.type == 'resnet_3d_y':
     config.resnet_3d_y.tracking_dilation = True
   backbone = backbones.factory.build_backbone(

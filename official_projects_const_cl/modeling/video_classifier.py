@@ -109,8 +109,8 @@ class VideoClassifier(tf_keras.Model):
     return dict(self._config_dict)
 
 
-def classifier_backbone_config(backbone_config: Any) -> Any:
-  """The classifier's backbone config: the pretraining one with one res5."""
+def single_res5_backbone_config(backbone_config: Any) -> Any:
+  """A downstream backbone config: the pretraining one with a single res5."""
   config = backbone_config.replace()
   if config.type == 'resnet_3d_y':
     config.resnet_3d_y.branch_res5 = False
@@ -135,7 +135,7 @@ def build_video_classifier(
         f'{model_config.res5_branch!r}.')
   backbone = backbones.factory.build_backbone(
       input_specs=input_specs,
-      backbone_config=classifier_backbone_config(model_config.backbone),
+      backbone_config=single_res5_backbone_config(model_config.backbone),
       norm_activation_config=model_config.norm_activation,
       l2_regularizer=l2_regularizer)
   endpoint = 'res5' if 'res5' in backbone.output_specs else max(

@@ -1,4 +1,4 @@
-"""The backward half of a training step, shared by every task.
+"""Optimization pieces shared by every task: weight decay, backward step.
 
 Model Garden's convention: each replica's loss is divided by the number of
 replicas (the optimizer sums gradients over replicas), and a mixed-precision
@@ -6,8 +6,20 @@ replicas (the optimizer sums gradients over replicas), and a mixed-precision
 gradients back down after.
 """
 
+from typing import Optional
+
 import tensorflow as tf
 import tf_keras
+
+
+def weight_decay_regularizer(weight_decay: float
+                             ) -> Optional[tf_keras.regularizers.Regularizer]:
+  """SGD weight decay `wd` as a kernel regularizer, or None for 0.
+
+  l2(wd / 2) adds wd / 2 * |w|^2 to the loss, whose gradient is wd * w.
+  """
+  weight_decay = float(weight_decay)
+  return tf_keras.regularizers.l2(weight_decay / 2.0) if weight_decay else None
 
 
 def scale_loss(loss: tf.Tensor,

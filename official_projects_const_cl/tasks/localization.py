@@ -121,8 +121,8 @@ class LocalizationTask(base_task.Task):
           f'{self.task_config.validation_data.num_classes}).')
     input_specs = tf_keras.layers.InputSpec(
         shape=[None, data.feature_shape[0], None, None, data.feature_shape[3]])
-    wd = float(self.task_config.losses.l2_weight_decay)
-    l2_regularizer = tf_keras.regularizers.l2(wd / 2.0) if wd else None
+    l2_regularizer = gradient_step.weight_decay_regularizer(
+        self.task_config.losses.l2_weight_decay)
     return action_localizer.build_action_localizer(
         input_specs, self.task_config.model, self.num_classes, l2_regularizer)
 

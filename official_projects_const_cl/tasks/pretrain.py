@@ -70,9 +70,8 @@ class ConstClPretrainTask(base_task.Task):
           'distinct.')
     shape = list(self.task_config.train_data.feature_shape)
     input_specs = tf_keras.layers.InputSpec(shape=[None] + shape)
-    wd = float(self.task_config.losses.l2_weight_decay)
-    # l2(wd / 2) gives the gradient wd * w of SGD weight decay.
-    l2_regularizer = tf_keras.regularizers.l2(wd / 2.0) if wd else None
+    l2_regularizer = gradient_step.weight_decay_regularizer(
+        self.task_config.losses.l2_weight_decay)
     return factory_3d.build_model(
         model_cfg.model_type, input_specs=input_specs, model_config=model_cfg,
         num_classes=self.task_config.train_data.num_classes,

@@ -50,9 +50,8 @@ class RecognitionTask(base_task.Task):
           f'{self.task_config.validation_data.num_classes}).')
     input_specs = tf_keras.layers.InputSpec(
         shape=[None, None, None, None, data.feature_shape[3]])
-    wd = float(self.task_config.losses.l2_weight_decay)
-    # l2(wd / 2) gives the gradient wd * w of SGD weight decay.
-    l2_regularizer = tf_keras.regularizers.l2(wd / 2.0) if wd else None
+    l2_regularizer = gradient_step.weight_decay_regularizer(
+        self.task_config.losses.l2_weight_decay)
     return video_classifier.build_video_classifier(
         input_specs, self.task_config.model, self.num_classes, l2_regularizer)
 

@@ -135,8 +135,8 @@ class TrackingTask(base_task.Task):
     frames = 2 * model_cfg.siamfc.num_neighbors + 1
     input_specs = tf_keras.layers.InputSpec(
         shape=[None, frames, None, None, 3])
-    wd = float(self.task_config.losses.l2_weight_decay)
-    l2_regularizer = tf_keras.regularizers.l2(wd / 2.0) if wd else None
+    l2_regularizer = gradient_step.weight_decay_regularizer(
+        self.task_config.losses.l2_weight_decay)
     embedder = tracking_embedder.build_tracking_embedder(
         input_specs, model_cfg, l2_regularizer)
     head = siamfc.SiamFCHead(out_scale=model_cfg.siamfc.out_scale,
@@ -228,9 +228,10 @@ class TrackingTask(base_task.Task):
                  ) -> Dict[str, tf.Tensor]:
     with tf.GradientTape() as tape:
       logits = model(inputs, training=True)
-      response_loss = siamfc.balanced_logistic_loss(
-          tf.cast(logits, tf.float32), self._labels(logits))
-      loss = self.build_losses(self._labels(logits), logits, model.losses)
+      response_loss = self.build_losses(self._labels(logits), logits)
+      loss = response_loss
+      if model.losses:
+        loss += tf.add_n([tf.cast(l, tf.float32) for l in model.losses])
       scaled_loss = gradient_step.scale_loss(loss, optimizer)
     gradient_step.apply_gradients(tape, scaled_loss, model, optimizer)
     for m in metrics or []:
