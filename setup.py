@@ -28,7 +28,8 @@ setuptools.setup(
     extras_require={
         # The GOT-10k toolkit: our OTB metrics are tested against its numbers
         # (it imports shapely and, undeclared, six).
-        'test': ['pytest>=7', 'got10k==0.1.3', 'shapely>=2', 'six'],
+        'test': ['pytest>=7', 'pytest-xdist>=3.5', 'got10k==0.1.3', 'shapely>=2',
+                 'six'],
     },
     entry_points={
         'console_scripts': [

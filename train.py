@@ -10,6 +10,8 @@ Flags: --experiment --mode (train | eval | train_and_eval | continuous_eval)
 
 import sys
 
+# First: sets the CPU kernel defaults before TensorFlow loads (package doc).
+import official_projects_const_cl  # pylint: disable=unused-import,g-bad-import-order
 from absl import app
 from absl import flags
 from absl import logging

@@ -24,6 +24,10 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Sets the CPU kernel defaults before TensorFlow loads (package doc).
+import official_projects_const_cl  # pylint: disable=unused-import,g-import-not-at-top,wrong-import-position
+
 METHODS = ('mg_cvrl', 'cvrl', 'const_cl')
 
 

@@ -1,7 +1,20 @@
 """ConST-CL (CVPR 2022) in TensorFlow Model Garden style.
 
-Importing the package registers every experiment, task, model and backbone
-(see `registry_imports`).
+Importing the package first turns on TensorFlow's oneDNN CPU kernels unless
+`TF_ENABLE_ONEDNN_OPTS` is already set. TensorFlow 2.20 enables them by
+default only on AVX-512-class CPUs; without them its 3D convolutions run
+3-8x slower on AVX2-only hosts (see docs/performance.md). The variable is
+read when TensorFlow loads, so the entry points import this package before
+anything that imports TensorFlow. `TF_ENABLE_ONEDNN_OPTS=0` restores the
+Eigen kernels (results agree up to float rounding).
+
+Importing the package also registers every experiment, task, model and
+backbone (see `registry_imports`).
 """
 
-from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
+import os
+
+os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
+
+# pylint: disable=g-import-not-at-top,unused-import,wrong-import-position
+from official_projects_const_cl import registry_imports

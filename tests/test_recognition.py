@@ -75,6 +75,7 @@ def _pretrained_backbone(pretrain_dir):
   backbone = resnet_3d_y.ResNet3DY(
       block_specs=cfg.block_specs, stem_filters=cfg.stem_filters,
       stem_conv_temporal_kernel_size=cfg.stem_conv_temporal_kernel_size,
+      stem_conv_spatial_kernel_size=cfg.stem_conv_spatial_kernel_size,
       branch_res5=True)
   tf.train.Checkpoint(backbone=backbone).read(
       tf.train.latest_checkpoint(pretrain_dir)).expect_partial()
@@ -304,6 +305,7 @@ def test_tracking_backbone_loads_the_pretrained_res5_r(pretrain_dir):
   tracking = resnet_3d_y.ResNet3DY(
       block_specs=cfg.block_specs, stem_filters=cfg.stem_filters,
       stem_conv_temporal_kernel_size=cfg.stem_conv_temporal_kernel_size,
+      stem_conv_spatial_kernel_size=cfg.stem_conv_spatial_kernel_size,
       branch_res5=False, tracking_dilation=True)
   report = checkpoint_loading.restore_pretrained_backbone(
       tracking, pretrain_dir, res5_branch='res5_r')

@@ -1,6 +1,8 @@
 """Tests of the "Y" ResNet3D backbone (supplementary Table 1)."""
 
 import json
+import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -9,6 +11,8 @@ import tf_keras
 
 from official.vision.configs import common
 from official.vision.modeling.backbones import factory
+from official.vision.modeling.layers import nn_blocks_3d
+from official_projects_const_cl.modeling import variable_paths
 from official_projects_const_cl.modeling.backbones import resnet_3d_y
 
 TINY_SPECS = ((8, 1, (1,)), (16, 1, (1,)), (32, 1, (3,)), (64, 1, (3,)))
@@ -173,3 +177,86 @@ def test_tracking_dilation_keeps_weights_and_output_stride_8():
   assert config['tracking_dilation']
   assert resnet_3d_y.ResNet3DY.from_config(
       json.loads(json.dumps(config))).output_specs['res5'][2:4] == (8, 8)
+
+
+def test_batch_norm_5d_as_4d_equals_keras_batch_norm():
+  """Same outputs, gradients and moving statistics as Keras' 5D kernel."""
+  rng = np.random.default_rng(0)
+  x = tf.constant(rng.normal(2.0, 3.0, size=(3, 4, 5, 6, 7)), tf.float32)
+  upstream = tf.constant(rng.normal(size=x.shape), tf.float32)
+  ours = resnet_3d_y.BatchNormalization(momentum=0.8, epsilon=1e-5)
+  keras = tf_keras.layers.BatchNormalization(momentum=0.8, epsilon=1e-5)
+  gamma, beta = rng.uniform(0.5, 2.0, size=7), rng.normal(size=7)
+  for layer in (ours, keras):
+    layer.build(x.shape)
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+  assert [v.shape for v in ours.weights] == [v.shape for v in keras.weights]
+  results = []
+  for layer in (ours, keras):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = layer(x, training=True)
+      loss = tf.reduce_sum(y * upstream)
+    grads = tape.gradient(loss, [x] + layer.trainable_variables)
+    results.append([y, *grads, layer.moving_mean, layer.moving_variance,
+                    layer(x, training=False)])
+  for got, want in zip(*results):
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4,
+                               atol=1e-4)
+  # The training output is normalized per channel over B, T, H and W.
+  y = results[0][0].numpy()
+  normalized = (y - ours.beta.numpy()) / ours.gamma.numpy()
+  np.testing.assert_allclose(normalized.mean(axis=(0, 1, 2, 3)), 0, atol=1e-4)
+  np.testing.assert_allclose(normalized.std(axis=(0, 1, 2, 3)), 1, atol=1e-3)
+  # Checkpoints are interchangeable.
+  ckpt = tf.train.Checkpoint(bn=keras)
+  path = ckpt.write(os.path.join(tempfile.mkdtemp(), 'bn'))
+  fresh = resnet_3d_y.BatchNormalization()
+  fresh.build(x.shape)
+  tf.train.Checkpoint(bn=fresh).read(path).assert_consumed()
+  np.testing.assert_array_equal(fresh.moving_mean.numpy(),
+                                keras.moving_mean.numpy())
+
+
+def test_backbone_batch_norms_are_ours_with_keras_names():
+  model = _tiny()
+  norms = [l for block in model.layers for l in block._flatten_layers()  # pylint: disable=protected-access
+           if isinstance(l, tf_keras.layers.BatchNormalization)]
+  assert norms and all(isinstance(l, resnet_3d_y.BatchNormalization)
+                       for l in norms)
+  names = {v.name.split('/')[-2] for l in norms for v in l.weights}
+  assert 'stem_bn' in names and 'batch_normalization_3' in names
+
+
+@pytest.mark.parametrize('spatial_strides,in_channels', [(2, 16), (1, 16),
+                                                         (1, 32)])
+def test_bottleneck_block_equals_model_garden_block(spatial_strides,
+                                                    in_channels):
+  """Our block computes Model Garden's block: outputs and every gradient."""
+  rng = np.random.default_rng(1)
+  x = tf.constant(rng.normal(size=(2, 4, 8, 8, in_channels)), tf.float32)
+  args = dict(filters=8, temporal_kernel_size=3, temporal_strides=1,
+              spatial_strides=spatial_strides, norm_momentum=0.9)
+  ours = resnet_3d_y.BottleneckBlock3D(**args)
+  theirs = nn_blocks_3d.BottleneckBlock3D(**args)
+  ours(x, training=False)
+  theirs(x, training=False)
+  # Same variables at the same checkpoint paths, in the same order.
+  ours_vars = variable_paths.variable_paths(ours)
+  theirs_vars = variable_paths.variable_paths(theirs)
+  assert list(ours_vars) == list(theirs_vars)
+  assert [v.shape for v in ours.weights] == [v.shape for v in theirs.weights]
+  for path, var in ours_vars.items():
+    var.assign(theirs_vars[path])
+  upstream = tf.constant(rng.normal(size=ours(x).shape), tf.float32)
+  results = []
+  for block in (ours, theirs):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = block(x, training=True)
+      loss = tf.reduce_sum(y * upstream)
+    results.append([y, *tape.gradient(loss, [x] + block.trainable_variables)])
+  for got, want in zip(*results):
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4,
+                               atol=1e-4)

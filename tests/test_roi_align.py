@@ -152,3 +152,42 @@ def test_bad_arguments():
   with pytest.raises(ValueError, match=r'\[B, H, W, C\]'):
     roi_align.roi_align(np.zeros([4, 4, 1], np.float32),
                         np.zeros([1, 1, 4], np.float32))
+
+
+@pytest.mark.parametrize('height,width,crop,ratio', [(2, 2, 4, 2), (7, 7, 4, 2),
+                                                     (5, 9, 3, 1)])
+def test_pool_mean_equals_mean_of_crops_values_and_gradients(height, width,
+                                                             crop, ratio):
+  """The weighted-cell matmul gives ROIAlign's crop mean, and its gradient."""
+  rng = np.random.default_rng(5)
+  features = tf.constant(rng.normal(size=(3, height, width, 6)), tf.float32)
+  boxes = tf.constant(np.stack([_random_boxes(rng, 5) for _ in range(3)]))
+  expected = _reference(features.numpy(), boxes.numpy(), crop, ratio).mean(
+      axis=(2, 3))
+  upstream = tf.constant(rng.normal(size=(3, 5, 6)), tf.float32)
+
+  def pooled_and_grad(fn):
+    with tf.GradientTape() as tape:
+      tape.watch(features)
+      out = fn(features, boxes)
+      loss = tf.reduce_sum(out * upstream)
+    return out, tape.gradient(loss, features)
+
+  fast, fast_grad = pooled_and_grad(
+      lambda f, b: roi_align.roi_pool_mean(f, b, crop, ratio))
+  slow, slow_grad = pooled_and_grad(
+      lambda f, b: tf.reduce_mean(roi_align.roi_align(f, b, crop, ratio),
+                                  axis=[2, 3]))
+  np.testing.assert_allclose(fast.numpy(), expected, atol=1e-5)
+  np.testing.assert_allclose(fast.numpy(), slow.numpy(), atol=1e-5)
+  np.testing.assert_allclose(fast_grad.numpy(), slow_grad.numpy(), atol=1e-5)
+  compiled = tf.function(
+      lambda f, b: roi_align.roi_pool_mean(f, b, crop, ratio),
+      jit_compile=True)(features, boxes)
+  np.testing.assert_allclose(compiled.numpy(), expected, atol=1e-5)
+  # Unknown spatial size (pools the explicit crop instead).
+  dynamic = tf.function(
+      lambda f, b: roi_align.roi_pool_mean(f, b, crop, ratio),
+      input_signature=[tf.TensorSpec([None, None, None, 6]),
+                       tf.TensorSpec([None, None, 4])])(features, boxes)
+  np.testing.assert_allclose(dynamic.numpy(), expected, atol=1e-5)

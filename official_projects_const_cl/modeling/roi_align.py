@@ -113,11 +113,39 @@ def roi_align(features: tf.Tensor,
   return tf.reduce_sum(cols * x_weight, axis=4)
 
 
+def _axis_mean_weights(lo: tf.Tensor, hi: tf.Tensor, size: int,
+                       crop_size: int, sampling_ratio: int) -> tf.Tensor:
+  """Weight of every grid line in the average of a box's samples.
+
+  Args:
+    lo: `[B, N]` normalized box start along the axis.
+    hi: `[B, N]` normalized box end along the axis.
+    size: Feature-map size along the axis (static).
+    crop_size: Output bins along the axis.
+    sampling_ratio: Samples per bin along the axis.
+
+  Returns:
+    float32 `[B, N, size]`, summing to 1 over the last axis.
+  """
+  index, weight = _axis_interpolation(lo, hi, tf.constant(size, tf.float32),
+                                      crop_size, sampling_ratio)
+  # The samples' bilinear weights were divided by `sampling_ratio`; the mean
+  # over the crop also divides by `crop_size`.
+  weight = weight / float(crop_size)
+  return tf.reduce_sum(tf.one_hot(index, size) * weight[..., None], axis=2)
+
+
 def roi_pool_mean(features: tf.Tensor,
                   boxes: tf.Tensor,
                   crop_size: int = 4,
                   sampling_ratio: int = 2) -> tf.Tensor:
   """ROIAlign followed by the average over the crop (region feature h).
+
+  Equals `mean(roi_align(...), axis=[2, 3])`, computed without the crop: the
+  average of separable bilinear samples is a weighted sum of feature cells
+  with weights `w_y[i] * w_x[j]`, i.e. one `[N, H * W] x [H * W, C]` matmul
+  per image (its gradient is a matmul too, where the gathers of `roi_align`
+  have scatter-adds). Needs a static H and W.
 
   Args:
     features: `[B, H, W, C]` feature map.
@@ -128,5 +156,23 @@ def roi_pool_mean(features: tf.Tensor,
   Returns:
     `[B, N, C]` float32 pooled region features.
   """
-  crops = roi_align(features, boxes, crop_size, sampling_ratio)
-  return tf.reduce_mean(crops, axis=[2, 3])
+  if crop_size < 1 or sampling_ratio < 1:
+    raise ValueError('ROIAlign crop_size and sampling_ratio must be >= 1, '
+                     f'got {crop_size} and {sampling_ratio}.')
+  features = tf.convert_to_tensor(features)
+  height, width = features.shape[1], features.shape[2]
+  if features.shape.rank != 4 or height is None or width is None:
+    # Dynamic spatial size: pool the explicit crop.
+    crops = roi_align(features, boxes, crop_size, sampling_ratio)
+    return tf.reduce_mean(crops, axis=[2, 3])
+  features = tf.cast(features, tf.float32)
+  boxes = tf.cast(boxes, tf.float32)
+  w_y = _axis_mean_weights(boxes[..., 0], boxes[..., 2], height, crop_size,
+                           sampling_ratio)
+  w_x = _axis_mean_weights(boxes[..., 1], boxes[..., 3], width, crop_size,
+                           sampling_ratio)
+  weights = w_y[..., :, None] * w_x[..., None, :]  # [B, N, H, W]
+  batch, num_boxes = tf.shape(boxes)[0], tf.shape(boxes)[1]
+  weights = tf.reshape(weights, [batch, num_boxes, height * width])
+  cells = tf.reshape(features, [batch, height * width, features.shape[-1]])
+  return tf.matmul(weights, cells)

@@ -7,7 +7,8 @@ output of every evaluation) captures them. Model Garden's FLOPs counter cannot
 guess the models' inputs, so it is given a batch-1 signature here.
 """
 
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
 import tensorflow as tf
@@ -20,6 +21,7 @@ from official.core import task_factory
 from official.core import train_lib
 from official.core import train_utils
 from official.modeling import performance
+from official_projects_const_cl.tasks import progress
 
 
 def flops_input_signature(feature_shape: Sequence[int], num_boxes: int
@@ -65,15 +67,41 @@ def flops_inputs(task_config: cfg.TaskConfig
 
 def run_experiment(distribution_strategy: tf.distribute.Strategy,
                    task: base_task.Task, mode: str,
-                   params: cfg.ExperimentConfig, model_dir: str
+                   params: cfg.ExperimentConfig, model_dir: str,
+                   count_flops: Optional[bool] = None
                    ) -> Tuple[tf_keras.Model, Mapping[str, Any]]:
-  """Like `train_lib.run_experiment`, but returns the last eval logs."""
+  """Like `train_lib.run_experiment`, but returns the last eval logs.
+
+  Training runs print progress lines with an ETA (`progress.TrainProgress`).
+  The FLOPs of one clip are logged once per model: by default for training
+  runs that start from scratch (counting takes seconds of CPU).
+  """
+  if count_flops is None:
+    count_flops = ('train' in mode and
+                   tf.train.latest_checkpoint(model_dir) is None)
   evaluations: List[Mapping[str, Any]] = []
+  with distribution_strategy.scope():
+    trainer = train_utils.create_trainer(
+        params, task, train='train' in mode,
+        evaluate='eval' in mode,
+        checkpoint_exporter=train_lib.maybe_create_best_ckpt_exporter(
+            params, model_dir))
+  train_actions, eval_actions = [], [evaluations.append]
+  if 'train' in mode:
+    reporter = progress.TrainProgress(
+        params.trainer.train_steps,
+        get_step=lambda: int(trainer.global_step.numpy()),
+        name=os.path.basename(os.path.normpath(model_dir)) or mode,
+        evaluation_interval=(params.trainer.validation_interval
+                             if 'eval' in mode else None))
+    train_actions.append(reporter)
+    eval_actions.append(reporter.eval_action)
   model, post_eval_logs = train_lib.run_experiment(
       distribution_strategy=distribution_strategy, task=task, mode=mode,
-      params=params, model_dir=model_dir, eval_actions=[evaluations.append])
-  flops = train_utils.try_count_flops(
-      model, inputs_kwargs=flops_inputs(params.task))
+      params=params, model_dir=model_dir, trainer=trainer,
+      train_actions=train_actions, eval_actions=eval_actions)
+  flops = (train_utils.try_count_flops(
+      model, inputs_kwargs=flops_inputs(params.task)) if count_flops else None)
   if flops is not None:
     logging.info('FLOPs (multiply-adds) of one clip forward: %f Billions.',
                  flops / 1e9 / 2)
@@ -81,8 +109,8 @@ def run_experiment(distribution_strategy: tf.distribute.Strategy,
   return model, dict(logs)
 
 
-def run(params: cfg.ExperimentConfig, mode: str,
-        model_dir: str) -> Mapping[str, Any]:
+def run(params: cfg.ExperimentConfig, mode: str, model_dir: str,
+        count_flops: Optional[bool] = None) -> Mapping[str, Any]:
   """Runs a resolved experiment config as `train.py` does; returns eval logs.
 
   Writes `params.yaml` for training modes, sets the mixed-precision policy,
@@ -101,5 +129,6 @@ def run(params: cfg.ExperimentConfig, mode: str,
     task = task_factory.get_task(params.task, logging_dir=model_dir)
   logging.info('Running mode %s; model_dir=%s', mode, model_dir)
   _, logs = run_experiment(distribution_strategy=strategy, task=task,
-                           mode=mode, params=params, model_dir=model_dir)
+                           mode=mode, params=params, model_dir=model_dir,
+                           count_flops=count_flops)
   return logs

@@ -69,8 +69,81 @@ def _normalize_block_specs(block_specs: Sequence[Any]) -> Tuple[BlockSpec, ...]:
 
 
 @tf_keras.utils.register_keras_serializable(package='ConstCL')
-class DilatedBottleneckBlock3D(nn_blocks_3d.BottleneckBlock3D):
-  """Model Garden's 3D bottleneck with a dilated 1x3x3 spatial convolution.
+class BatchNormalization(layers.BatchNormalization):
+  """Keras batch normalization that normalizes 5D inputs as 4D.
+
+  The statistics of `[B, T, H, W, C]` are taken over B, T, H and W either
+  way; reshaping to `[B * T, H, W, C]` lets TensorFlow use its fused 4D
+  kernels (oneDNN on CPU: about half the time of the 5D kernel, measured in
+  bench/). Same variables, same numbers up to float rounding, so checkpoints
+  are interchangeable with `tf_keras.layers.BatchNormalization`. Synchronized
+  batch norm keeps its own (unfused) path.
+  """
+
+  def build(self, input_shape):
+    input_shape = tf.TensorShape(input_shape)
+    if input_shape.rank == 5 and not self.synchronized:
+      super().build(tf.TensorShape([None]) + input_shape[2:])
+      self.input_spec = layers.InputSpec(min_ndim=4,
+                                         axes={-1: input_shape[-1]})
+    else:
+      super().build(input_shape)
+
+  def call(self, inputs, training=None, mask=None):
+    if inputs.shape.rank != 5 or self.synchronized:
+      return super().call(inputs, training=training, mask=mask)
+    shape = tf.shape(inputs)
+    outputs = super().call(
+        tf.reshape(inputs, tf.concat([[-1], shape[2:]], axis=0)),
+        training=training)
+    outputs = tf.reshape(outputs, shape)
+    outputs.set_shape(inputs.shape)
+    return outputs
+
+
+@tf_keras.utils.register_keras_serializable(package='ConstCL')
+class BottleneckBlock3D(nn_blocks_3d.BottleneckBlock3D):
+  """Model Garden's 3D bottleneck, faster on CPU, with the same variables.
+
+  Two changes that keep the numbers (up to float rounding) and the
+  checkpoints: batch normalization runs on 4D views (`BatchNormalization`),
+  and the strided 1x1x1 projection shortcut subsamples first and then
+  convolves at stride 1. A strided 1x1x1 'same' convolution reads input voxel
+  s * i for output i, which is what the block's 1x1x1 shortcut max-pool of
+  that stride keeps; on CPU the unstrided weight gradient is 1.5-2.6x faster
+  (bench/bench_demo_step.py).
+  """
+
+  def __init__(self, **kwargs):
+    super().__init__(**kwargs)
+    self._norm = BatchNormalization
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    # The shortcut max-pool does the striding (see `call`).
+    self._shortcut_conv.strides = (1, 1, 1)
+
+  def call(self, inputs, training=None):
+    strided = self._temporal_strides != 1 or self._spatial_strides != 1
+    shortcut = self._shortcut_maxpool(inputs) if strided else inputs
+    if inputs.shape[-1] != 4 * self._filters:
+      shortcut = self._norm0(self._shortcut_conv(shortcut))
+
+    x = self._activation_fn(self._norm1(self._temporal_conv(inputs)))
+    x = self._activation_fn(self._norm2(self._spatial_conv(x)))
+    x = self._norm3(self._expand_conv(x))
+    if self._self_gating:
+      x = self._self_gating(x)
+    if self._squeeze_excitation:
+      x = self._squeeze_excitation(x)
+    if self._stochastic_depth:
+      x = self._stochastic_depth(x, training=training)
+    return self._activation_fn(x + shortcut)
+
+
+@tf_keras.utils.register_keras_serializable(package='ConstCL')
+class DilatedBottleneckBlock3D(BottleneckBlock3D):
+  """Our 3D bottleneck with a dilated 1x3x3 spatial convolution.
 
   The variables are exactly those of `BottleneckBlock3D` (same attributes,
   same shapes), so pretrained weights load unchanged; only the spatial
@@ -118,6 +191,7 @@ class ResNet3DY(tf_keras.Model):
       block_specs: Sequence[Any] = PAPER_BLOCK_SPECS,
       stem_filters: int = 64,
       stem_conv_temporal_kernel_size: int = 5,
+      stem_conv_spatial_kernel_size: int = 7,
       stem_conv_temporal_stride: int = 2,
       stem_pool_temporal_stride: int = 1,
       branch_res5: bool = True,
@@ -140,6 +214,8 @@ class ResNet3DY(tf_keras.Model):
         The bottleneck output has `4 * filters` channels.
       stem_filters: Filters of the stem convolution.
       stem_conv_temporal_kernel_size: Temporal kernel of the stem conv.
+      stem_conv_spatial_kernel_size: Spatial kernel of the stem conv (7 in
+        R3D-50).
       stem_conv_temporal_stride: Temporal stride of the stem conv.
       stem_pool_temporal_stride: Temporal stride of the stem max-pool (its
         temporal window is 1 when the stride is 1, else 3).
@@ -160,6 +236,7 @@ class ResNet3DY(tf_keras.Model):
     self._block_specs = _normalize_block_specs(block_specs)
     self._stem_filters = stem_filters
     self._stem_conv_temporal_kernel_size = stem_conv_temporal_kernel_size
+    self._stem_conv_spatial_kernel_size = stem_conv_spatial_kernel_size
     self._stem_conv_temporal_stride = stem_conv_temporal_stride
     self._stem_pool_temporal_stride = stem_pool_temporal_stride
     self._branch_res5 = branch_res5
@@ -181,7 +258,9 @@ class ResNet3DY(tf_keras.Model):
   def _build_model(self, inputs: tf.Tensor) -> Dict[str, tf.Tensor]:
     x = layers.Conv3D(
         filters=self._stem_filters,
-        kernel_size=[self._stem_conv_temporal_kernel_size, 7, 7],
+        kernel_size=[self._stem_conv_temporal_kernel_size,
+                     self._stem_conv_spatial_kernel_size,
+                     self._stem_conv_spatial_kernel_size],
         strides=[self._stem_conv_temporal_stride, 2, 2],
         padding='same',
         use_bias=False,
@@ -223,7 +302,7 @@ class ResNet3DY(tf_keras.Model):
     return endpoints
 
   def _batch_norm(self, name: str) -> layers.Layer:
-    return layers.BatchNormalization(
+    return BatchNormalization(
         axis=-1,
         momentum=self._norm_momentum,
         epsilon=self._norm_epsilon,
@@ -256,7 +335,7 @@ class ResNet3DY(tf_keras.Model):
         block = DilatedBottleneckBlock3D(dilation_rate=dilation_rate,
                                          **block_args)
       else:
-        block = nn_blocks_3d.BottleneckBlock3D(**block_args)
+        block = BottleneckBlock3D(**block_args)
       x = block(x)
     return x
 
@@ -279,6 +358,7 @@ class ResNet3DY(tf_keras.Model):
         'block_specs': [[f, r, list(k)] for f, r, k in self._block_specs],
         'stem_filters': self._stem_filters,
         'stem_conv_temporal_kernel_size': self._stem_conv_temporal_kernel_size,
+        'stem_conv_spatial_kernel_size': self._stem_conv_spatial_kernel_size,
         'stem_conv_temporal_stride': self._stem_conv_temporal_stride,
         'stem_pool_temporal_stride': self._stem_pool_temporal_stride,
         'branch_res5': self._branch_res5,
@@ -371,6 +451,7 @@ def build_resnet_3d_y(
       block_specs=cfg.block_specs,
       stem_filters=cfg.stem_filters,
       stem_conv_temporal_kernel_size=cfg.stem_conv_temporal_kernel_size,
+      stem_conv_spatial_kernel_size=cfg.stem_conv_spatial_kernel_size,
       stem_conv_temporal_stride=cfg.stem_conv_temporal_stride,
       stem_pool_temporal_stride=cfg.stem_pool_temporal_stride,
       branch_res5=cfg.branch_res5,
