@@ -67,6 +67,12 @@ def strip_debug_flag(argv: Sequence[str]) -> List[str]:
   return [argv[0]] + [a for a in argv[1:] if a not in flags] if argv else []
 
 
+def _without_gin_context(text: str) -> str:
+  """Drops the 'In call to configurable ...' lines gin appends to errors."""
+  return '\n'.join(line for line in text.split('\n')
+                   if not line.strip().startswith('In call to configurable '))
+
+
 def _data_error_text(message: str) -> Optional[str]:
   """The tagged line of an input-pipeline error message, if any."""
   start = message.find(DATA_ERROR_TAG)
@@ -86,7 +92,7 @@ def user_error_message(exc: BaseException,
     text = str(exc)
     if isinstance(exc, KeyError) and len(exc.args) == 1:
       text = str(exc.args[0])  # KeyError's str() adds quotes.
-    return text or type(exc).__name__
+    return _without_gin_context(text).rstrip() or type(exc).__name__
   message = getattr(exc, 'message', None) or str(exc)
   tagged = _data_error_text(message)
   if tagged:

@@ -100,22 +100,22 @@ def _bad_videos():
 
 def test_bad_videos_in_a_glob_are_skipped_counted_and_named_once(tmp_path,
                                                                  capfd):
-  # The bad videos come before a good one of their file: the count reaches
-  # the metrics (bad videos after the last good one are only logged).
-  _write(tmp_path / 'a.tfrecord', _bad_videos() + [_video(8, label=0)])
-  _write(tmp_path / 'b.tfrecord', [_video(8, label=1)])
+  # One bad video before a good one of its file, one at the very end.
+  _write(tmp_path / 'a.tfrecord', [_bad_videos()[0], _video(8, label=0)])
+  _write(tmp_path / 'b.tfrecord', [_video(8, label=1), _bad_videos()[1]])
   pattern = str(tmp_path / '*.tfrecord')
   params = _config(pattern, is_training=False, drop_remainder=False,
                    global_batch_size=8)
   batches = _all_batches(pi.build_pretrain_dataset(params))
   assert sorted(np.concatenate([b['label'] for b in batches])) == [0, 1]
+  # A validation pass counts every bad video, the last one included.
   assert sum(int(b['skipped_videos'].sum()) for b in batches) == 2
   log = capfd.readouterr().err
   assert re.search(r'WARNING: skipped a bad video: \S*/a\.tfrecord record 0: '
                    r'none of the sampled frames \([0-9,]+\) is a readable '
                    r'JPEG \(1 of the \d videos read are bad; '
                    r'task\.validation_data\)', log), log
-  assert re.search(r"WARNING: skipped a bad video: \S*/a\.tfrecord record 1: "
+  assert re.search(r"WARNING: skipped a bad video: \S*/b\.tfrecord record 1: "
                    r"no frames under 'image/encoded' \(key missing or video "
                    r"empty\) \(2 of the \d videos read are bad", log), log
   # Training repeats the data: every bad video is named once, counted on
@@ -125,13 +125,15 @@ def test_bad_videos_in_a_glob_are_skipped_counted_and_named_once(tmp_path,
   assert sum(int(b['skipped_videos'].sum()) for b in batches) >= 20
   log = capfd.readouterr().err
   assert log.count('a.tfrecord record 0:') == 1
-  assert log.count('a.tfrecord record 1:') == 1
+  assert log.count('b.tfrecord record 1:') == 1
 
 
 def test_the_budget_stops_the_run_naming_the_video(tmp_path):
-  _write(tmp_path / 'a_bad.tfrecord', _bad_videos()[:1])
-  _write(tmp_path / 'b_good.tfrecord', [_video(8, label=k) for k in range(3)])
-  pattern = str(tmp_path / '*.tfrecord')
+  # One file: 1 video in 4 of every read is bad (files of different sizes
+  # interleave unevenly at the start).
+  pattern = _write(tmp_path / 'a_bad.tfrecord', [
+      _video(8, label=0), _bad_videos()[0], _video(8, label=1),
+      _video(8, label=2)])
   # 1 video in 4 is bad: within max(2, 50% of the reads), never stops.
   lenient = _config(pattern, max_bad_videos=2, max_bad_video_fraction=0.5)
   assert len(_all_batches(pi.build_pretrain_dataset(lenient), 20)) == 20
@@ -141,11 +143,21 @@ def test_the_budget_stops_the_run_naming_the_video(tmp_path):
     _all_batches(pi.build_pretrain_dataset(strict), 50)
   message = errors.user_error_message(info.value)
   assert re.fullmatch(
-      r'Input data error: \S*a_bad\.tfrecord record 0: none of the sampled '
+      r'Input data error: \S*a_bad\.tfrecord record 1: none of the sampled '
       r'frames \([0-9,]+\) is a readable JPEG\. Too many bad videos: 3 of the '
       r'\d+ videos read are bad, more than max_bad_videos=2 and '
       r'max_bad_video_fraction=0\.01 of task\.train_data allow '
       r'\(validate_records lists them all\)\.', message), message
+
+
+def test_a_validation_set_of_bad_videos_stops(tmp_path):
+  path = _write(tmp_path / 'val.tfrecord', _bad_videos())
+  params = _config(path, is_training=False, drop_remainder=False)
+  with pytest.raises(tf.errors.InvalidArgumentError) as info:
+    _all_batches(pi.build_pretrain_dataset(params))
+  assert errors.user_error_message(info.value) == (
+      'Input data error: task.validation_data: every one of the 2 videos '
+      'read is bad (the warnings above name them); nothing to evaluate.')
 
 
 def test_recognition_validation_reports_skipped_videos(tmp_path):

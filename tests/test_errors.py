@@ -77,6 +77,13 @@ def test_data_errors_and_data_loss_are_user_errors():
       'no key x')
 
 
+def test_gin_context_lines_are_dropped():
+  error = errors.UserError('2 files are bad:\n  a.tfrecord is gzip\n'
+                           "  In call to configurable 'Trainer' (<class>)")
+  assert errors.user_error_message(error) == (
+      '2 files are bad:\n  a.tfrecord is gzip')
+
+
 def test_reraise_as_user_error():
   with pytest.raises(errors.UserError, match='^config: bad$') as info:
     with errors.reraise_as_user_error((ValueError,), 'config: '):

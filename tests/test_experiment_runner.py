@@ -127,6 +127,7 @@ def test_config_differences_flatten_nested_lists():
       ('task.model.specs[1].filters', 32, 64),
       ('trainer.extra', '(absent)', 1)]
   assert runner.is_model_key('task.model.specs[1].filters')
-  assert runner.is_model_key('task.validation_data.num_classes')
+  assert runner.is_model_key('task.train_data.num_classes')
+  assert not runner.is_model_key('task.validation_data.feature_shape')
   assert not runner.is_model_key('task.train_data.input_path')
   assert not runner.is_model_key('trainer.train_steps')

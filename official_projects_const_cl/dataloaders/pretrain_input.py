@@ -44,7 +44,8 @@ Per-example output (team contract): 'image' float32 [2, T, H, W, 3] in
 [0, 1]; 'boxes' float32 [2, T, N, 4] in view coordinates; 'boxes_mask'
 float32 [2, T, N]; 'frame_index' int32 [2, T]; 'label' int32 (first
 `clip/label/index` or -1); 'num_corrupt_frames' int32; from the `build_*` datasets also
-'skipped_videos' int32 (bad videos dropped before this one).
+'skipped_videos' int32 (bad videos dropped, attributed to kept examples:
+summed over a validation pass, every bad video; `records.skip_bad_videos`).
 """
 
 import functools

@@ -21,8 +21,8 @@ with the same temporal sampling, looping and corrupt-frame rules.
 Every example also has 'label' int32 (the first `clip/label/index`),
 'num_corrupt_frames' int32 (replaced frame slots over all views) and, from
 `build_recognition_dataset`, 'skipped_videos' int32 (bad videos -- no frames,
-or a clip without a readable sampled frame -- dropped before it, within the
-config's bad-video budget; `records.py`). A record without a label, or with
+or a clip without a readable sampled frame -- dropped within the config's
+bad-video budget and attributed to kept examples; `records.py`). A record without a label, or with
 a label outside [0, num_classes), fails with an InvalidArgumentError naming
 the file and record.
 """

@@ -13,10 +13,10 @@
 * `skip_bad_videos` is the bad-video budget of the data configs
   (`RecordInputConfig` in `configs/const_cl.py`): parsers mark a video they
   cannot turn into clips with a non-empty 'problem'; it is dropped, counted
-  ('skipped_videos' of the next kept example, summed by the tasks' metrics)
-  and named once in the log, and the run stops with an error naming it when
-  the bad videos read exceed the budget. All in the graph; the counters are
-  per input pipeline.
+  ('skipped_videos' of a kept example, summed by the tasks' metrics: in a
+  validation pass every bad video is counted) and named once in the log, and
+  the run stops with an error naming it when the bad videos read exceed the
+  budget. All in the graph; the counters are per input pipeline.
 """
 
 import concurrent.futures
@@ -31,6 +31,8 @@ import tensorflow as tf
 from official_projects_const_cl import errors
 
 UNKNOWN_SOURCE = '<unknown file>'
+# The 'source' of the marker appended to a finite pass (`skip_bad_videos`).
+_END_OF_DATA = '<end of data>'
 GZIP_MAGIC = b'\x1f\x8b'
 _MAX_LISTED_FILES = 20
 _CHECK_THREADS = 16
@@ -219,9 +221,16 @@ def data_error(*parts: Union[str, tf.Tensor]) -> List[tf.Tensor]:
   return [tf.strings.join([errors.DATA_ERROR_TAG, *parts])]
 
 
+def _placeholder(spec: tf.TensorSpec) -> tf.Tensor:
+  if spec.dtype == tf.string:
+    return tf.fill(spec.shape, '')
+  return tf.zeros(spec.shape, spec.dtype)
+
+
 def skip_bad_videos(dataset: tf.data.Dataset, max_bad_videos: int,
                     max_bad_video_fraction: float,
-                    what: str = 'the data config') -> tf.data.Dataset:
+                    what: str = 'the data config',
+                    finite: bool = False) -> tf.data.Dataset:
   """Drops, counts and logs bad videos; stops beyond the budget.
 
   Args:
@@ -231,41 +240,64 @@ def skip_bad_videos(dataset: tf.data.Dataset, max_bad_videos: int,
     max_bad_video_fraction: beyond that, bad videos allowed as a fraction
       of the videos read.
     what: the data config's key, for the messages.
+    finite: the dataset is one pass (validation). Then every good example is
+      held back until the next one (or the end of the pass) arrives, so that
+      the bad videos after the last good one are counted too, and a pass
+      whose every video is bad stops with an error.
 
   Returns:
     The good examples without 'problem' / 'source', each with int32
-    'skipped_videos': the bad videos dropped since the previous good one.
-    (Bad videos after the last good example of a finite pass are only in
-    the log.)
+    'skipped_videos': the bad videos dropped around it (summed over a pass:
+    every bad video read; in training, the ones since the previous good
+    example).
 
   Raises:
     tf.errors.InvalidArgumentError (when run): more than
       max(max_bad_videos, max_bad_video_fraction x videos read) bad videos
-      were read; names the last one, its problem and the counts.
+      were read (names the last one, its problem and the counts), or every
+      video of a finite pass is bad.
   """
   logged = tf.lookup.experimental.MutableHashTable(
       key_dtype=tf.string, value_dtype=tf.int64, default_value=0)
   budget = (f'max_bad_videos={max_bad_videos} and '
             f'max_bad_video_fraction={max_bad_video_fraction} of {what}')
+  specs = dataset.element_spec
+  hold = finite and all(s.shape.is_fully_defined()
+                        for s in tf.nest.flatten(specs))
+  if hold:
+    end = tf.nest.map_structure(_placeholder, specs)
+    end['source'] = tf.constant(_END_OF_DATA)
+    dataset = dataset.concatenate(tf.data.Dataset.from_tensors(end))
 
   def count(state, example):
-    reads, bad, pending = state
+    reads, bad, pending = state[:3]
     example = dict(example)
     problem, source = example.pop('problem'), example.pop('source')
-    is_bad = tf.strings.length(problem) > 0
-    reads += 1
+    is_end = (tf.equal(source, _END_OF_DATA) if hold else
+              tf.constant(False))
+    is_bad = tf.logical_and(tf.logical_not(is_end),
+                            tf.strings.length(problem) > 0)
+    reads += tf.cast(tf.logical_not(is_end), tf.int64)
     bad += tf.cast(is_bad, tf.int64)
     allowed = tf.maximum(
         tf.cast(max_bad_videos, tf.float64),
         max_bad_video_fraction * tf.cast(reads, tf.float64))
     counts = tf.strings.join([tf.strings.as_string(bad), ' of the ',
                               tf.strings.as_string(reads), ' videos read'])
-    check = tf.debugging.Assert(
+    checks = [tf.debugging.Assert(
         tf.logical_not(tf.logical_and(is_bad,
                                       tf.cast(bad, tf.float64) > allowed)),
         data_error(source, ': ', problem, '. Too many bad videos: ', counts,
                    f' are bad, more than {budget} allow (validate_records '
-                   'lists them all).'))
+                   'lists them all).'))]
+    if hold:
+      has_held = state[4]
+      checks.append(tf.debugging.Assert(
+          tf.logical_not(tf.logical_and(is_end, tf.logical_and(
+              tf.logical_not(has_held), reads > 0))),
+          data_error(f'{what}: every one of the ', tf.strings.as_string(reads),
+                     ' videos read is bad (the warnings above name them); '
+                     'nothing to evaluate.')))
 
     def log_first_time():
       first = tf.equal(logged.lookup(source), 0)
@@ -279,15 +311,32 @@ def skip_bad_videos(dataset: tf.data.Dataset, max_bad_videos: int,
                                              output_stream=sys.stderr)]):
         return tf.constant(True)
 
-    with tf.control_dependencies([check]):
+    with tf.control_dependencies(checks):
       printed = tf.cond(is_bad, log_first_time, lambda: tf.constant(False))
     with tf.control_dependencies([printed]):
       example['skipped_videos'] = tf.where(is_bad, 0, pending)
-      pending = tf.where(is_bad, pending + 1, 0)
-    return (reads, bad, pending), (tf.logical_not(is_bad), example)
+      next_pending = tf.where(is_bad, pending + 1, 0)
+    if not hold:
+      return (reads, bad, next_pending), (tf.logical_not(is_bad), example)
+    # Emit the held good example when the next good one or the end comes.
+    held, has_held = state[3], state[4]
+    out = tf.cond(is_end, lambda: dict(  # pylint: disable=g-long-lambda
+        held, skipped_videos=held['skipped_videos'] + pending),
+                  lambda: held)
+    keep = tf.logical_or(is_bad, is_end)
+    held = tf.cond(keep, lambda: held, lambda: example)
+    emit = tf.logical_and(state[4], tf.logical_not(is_bad))
+    has_held = tf.logical_and(tf.logical_or(has_held, tf.logical_not(is_bad)),
+                              tf.logical_not(is_end))
+    return (reads, bad, next_pending, held, has_held), (emit, out)
 
   state = (tf.constant(0, tf.int64), tf.constant(0, tf.int64),
            tf.constant(0, tf.int32))
+  if hold:
+    held = {k: _placeholder(v) for k, v in specs.items()
+            if k not in ('problem', 'source')}
+    held['skipped_videos'] = tf.constant(0, tf.int32)
+    state += (held, tf.constant(False))
   return dataset.scan(state, count).filter(lambda keep, _: keep).map(
       lambda _, example: example)
 
@@ -308,7 +357,8 @@ def budget_and_batch(params: Any, what: str,
   """
   def fn(dataset, input_context=None):
     dataset = skip_bad_videos(dataset, params.max_bad_videos,
-                              params.max_bad_video_fraction, what)
+                              params.max_bad_video_fraction, what,
+                              finite=not params.is_training)
     if transform_and_batch_fn is not None:
       return transform_and_batch_fn(dataset, input_context)
     batch_size = (input_context.get_per_replica_batch_size(

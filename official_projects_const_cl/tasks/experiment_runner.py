@@ -41,11 +41,13 @@ from official_projects_const_cl import errors
 from official_projects_const_cl.configs import validation
 
 PARAMS_FILE = 'params.yaml'
-# Keys that change the model's variables or the shapes of its inputs.
+# Keys that change the model's variables or the shapes of its inputs (the
+# models are built from the training data config; validation may use other
+# clip sizes).
 MODEL_KEY_PREFIXES = ('task.model.',)
 DATA_SHAPE_FIELDS = ('feature_shape', 'num_classes', 'num_boxes',
                      'max_num_boxes')
-DATA_CONFIGS = ('task.train_data.', 'task.validation_data.')
+DATA_CONFIGS = ('task.train_data.',)
 # What overriding a config with a bad yaml file / string, key or value
 # raises (`hyperparams.override_params_dict`).
 CONFIG_ERRORS = (KeyError, ValueError, TypeError, AttributeError,
