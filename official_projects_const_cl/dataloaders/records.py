@@ -109,11 +109,11 @@ def record_header_problem(header: bytes) -> Optional[str]:
   if len(header) < 12:
     return (f'is cut inside its first record header ({len(header)} bytes); '
             'not a complete TFRecord file')
-  length, crc = struct.unpack('<QI', header[:12])
+  # uint64 length, then the masked CRC-32C of those 8 bytes.
+  (crc,) = struct.unpack('<I', header[8:12])
   if masked_crc32c(header[:8]) != crc:
     return ('is not a TFRecord file: its first record header fails its '
             'checksum (random bytes, another format, or damaged)')
-  del length
   return None
 
 
@@ -243,7 +243,9 @@ def skip_bad_videos(dataset: tf.data.Dataset, max_bad_videos: int,
     finite: the dataset is one pass (validation). Then every good example is
       held back until the next one (or the end of the pass) arrives, so that
       the bad videos after the last good one are counted too, and a pass
-      whose every video is bad stops with an error.
+      whose every video is bad stops with an error. (This needs static
+      example shapes, which every parser here gives; otherwise the counts
+      work as in training.)
 
   Returns:
     The good examples without 'problem' / 'source', each with int32
