@@ -14,8 +14,6 @@ one `ERROR: ...` line naming it (`--debug` or CONST_CL_DEBUG=1 adds the
 traceback); 1 any other failure.
 """
 
-import pprint
-
 from absl import flags
 from absl import logging
 import gin
@@ -45,8 +43,6 @@ def main(_):
       'invalid --config_file / --params_override: '):
     params = train_utils.parse_configuration(FLAGS, print_return=False)
   experiment_runner.check_config(params, FLAGS.mode)  # Before any output.
-  logging.info('Final experiment parameters:\n%s',
-               pprint.pformat(params.as_dict()))
   model_dir = FLAGS.model_dir
   logging.info('Experiment %s', FLAGS.experiment)
   eval_logs = experiment_runner.run(

@@ -20,6 +20,7 @@ Before anything runs or is written (`run`):
 """
 
 import os
+import pprint
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -318,6 +319,8 @@ def run(params: cfg.ExperimentConfig, mode: str, model_dir: str,
     errors.UserError: see `prepare_model_dir`.
   """
   prepare_model_dir(params, mode, model_dir, allow_config_change)
+  logging.info('Final experiment parameters:\n%s',
+               pprint.pformat(params.as_dict()))
   if params.runtime.mixed_precision_dtype:
     performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
   strategy = distribute_utils.get_distribution_strategy(

@@ -33,6 +33,7 @@ import concurrent.futures
 import csv
 import dataclasses
 import os
+import re
 import sys
 import threading
 import time
@@ -113,7 +114,8 @@ def frame_problems(frames: List[bytes], key: str) -> List[Tuple[str, str]]:
     try:
       shape = tf.io.decode_jpeg(frame, channels=3).shape
     except tf.errors.InvalidArgumentError as e:
-      first = e.message.strip().splitlines()[0][:120]
+      first = re.sub(r'\{\{.*?\}\}\s*', '', e.message).strip()
+      first = first.splitlines()[0][:120] if first else 'no message'
       reasons.setdefault(f'the JPEG decoder rejects it ({first})',
                          []).append(t)
       continue
@@ -160,12 +162,14 @@ def clip_problems(seq: tf.train.SequenceExample, opts: Options
                     f'{opts.num_classes or "inf"})'))
   coords = [_floats(lists, k) for k in features.BBOX_KEYS]
   if any(c is not None for c in coords):
-    bad_lists = [k for k, c in zip(features.BBOX_KEYS, coords)
-                 if c is None or len(c) != len(frames)]
-    for key in bad_lists:
-      found.append((key, 'missing, or not one entry per frame of '
-                    f'{opts.image_key} ({len(frames)})'))
-    if not bad_lists:
+    lengths = ['missing' if c is None else str(len(c)) for c in coords]
+    bad_lists = any(n != str(len(frames)) for n in lengths)
+    if bad_lists:
+      listed = ', '.join(f'{k.rsplit("/", 1)[1]} {n}'
+                         for k, n in zip(features.BBOX_KEYS, lengths))
+      found.append(('region/bbox', f'the box lists ({listed}) do not have '
+                    f'one entry per frame of {opts.image_key} ({len(frames)})'))
+    else:
       boxes, where = [], []
       for t in range(len(frames)):
         counts = {len(c[t]) for c in coords}
