@@ -33,11 +33,14 @@ setuptools.setup(
     },
     entry_points={
         'console_scripts': [
-            'const-cl-demo-data=official_projects_const_cl.tools.demo_data:cli',
+            # `main` (not `cli`): exit status 0 / 1 / 2 (errors.py).
+            'const-cl-demo-data=official_projects_const_cl.tools.demo_data:main',
             'const-cl-convert-videos='
-            'official_projects_const_cl.tools.convert_videos:cli',
+            'official_projects_const_cl.tools.convert_videos:main',
             'const-cl-convert-ava='
-            'official_projects_const_cl.tools.convert_ava:cli',
+            'official_projects_const_cl.tools.convert_ava:main',
+            'const-cl-validate-records='
+            'official_projects_const_cl.tools.validate_records:main',
         ],
     },
 )

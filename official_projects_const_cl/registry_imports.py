@@ -13,6 +13,7 @@ from official_projects_const_cl.configs import tracking as tracking_configs
 from official_projects_const_cl.modeling import const_cl_model
 from official_projects_const_cl.modeling import video_classifier
 from official_projects_const_cl.modeling.backbones import resnet_3d_y
+from official_projects_const_cl.tasks import experiment_runner
 from official_projects_const_cl.tasks import localization
 from official_projects_const_cl.tasks import pretrain
 from official_projects_const_cl.tasks import recognition
@@ -22,7 +23,4 @@ from official_projects_const_cl.tasks import tracking
 
 def registered_experiments():
   """Names of this project's registered experiments, sorted."""
-  from official.core import exp_factory  # pylint: disable=g-import-not-at-top
-  # pylint: disable=protected-access
-  return sorted(name for name, fn in exp_factory._REGISTERED_CONFIGS.items()
-                if fn.__module__.startswith('official_projects_const_cl'))
+  return experiment_runner.project_experiments()

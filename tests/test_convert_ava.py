@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from official_projects_const_cl import errors
 from official_projects_const_cl.dataloaders import features
 from official_projects_const_cl.tools import convert_ava
 from official_projects_const_cl.tools import convert_videos
@@ -469,6 +470,13 @@ def test_cli(ava, tmp_path, capsys):
   assert os.path.exists(prefix + '_bad_rows.csv')
   assert glob.glob(prefix + '-*.tfrecord') == [prefix +
                                               '-00000-of-00001.tfrecord']
-  with pytest.raises(SystemExit, match='does not exist'):
+  with pytest.raises(errors.UserError, match='does not exist'):
     convert_ava.cli(['--annotations=/nonexistent.csv', '--frames_dir=.',
                      f'--output_prefix={prefix}'])
+  with pytest.raises(SystemExit) as status:
+    convert_ava.main(['convert_ava', '--annotations=/nonexistent.csv',
+                      '--frames_dir=.', f'--output_prefix={prefix}'])
+  assert status.value.code == 2
+  err = capsys.readouterr().err
+  assert 'ERROR: ' in err and '/nonexistent.csv' in err
+  assert 'Traceback' not in err

@@ -1,5 +1,6 @@
 """Tests of tools/convert_videos.py and tools/tfrecord_writer.py."""
 
+import csv
 import glob
 import os
 
@@ -9,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from official.vision.dataloaders import video_input
+from official_projects_const_cl import errors
 from official_projects_const_cl.dataloaders import features
 from official_projects_const_cl.tools import convert_videos
 from official_projects_const_cl.tools import tfrecord_writer
@@ -102,8 +104,13 @@ def test_class_folders_written_and_failures_named(class_folders, tmp_path):
   with open(prefix + '_label_map.txt') as f:
     assert f.read().split('\n')[:2] == ['jump', 'run']
   with open(prefix + '_failures.csv') as f:
-    assert 'broken.mp4' in f.read()
-  assert 'broken.mp4' in report.summary() and '2 failed' in report.summary()
+    rows = list(csv.reader(f))
+  assert rows[0] == ['video', 'reason']
+  assert sorted(os.path.basename(r[0]) for r in rows[1:]) == [
+      'broken.mp4', 'empty.webm']
+  summary = report.summary()
+  assert summary.startswith('Converted 3 of 5 videos to 2 shards')
+  assert '; 2 failed: ' in summary and 'broken.mp4' in summary
 
   records = _read_all(prefix + '-*.tfrecord')
   assert set(records) == {'jump/a', 'run/b', 'run/c_frames'}
@@ -190,7 +197,49 @@ def test_cli(class_folders, tmp_path, capsys):
                                '--output_prefix', prefix])
   assert report.written == 3
   out = capsys.readouterr().out
-  assert 'Wrote 3 videos' in out and 'FAILED' in out and 'broken.mp4' in out
+  assert 'Converted 3 of 5 videos' in out and 'FAILED' in out
+  assert 'broken.mp4' in out
+
+
+def test_one_good_two_bad_counts_agree_and_exit_statuses(tmp_path, capsys):
+  root = tmp_path / 'mixed'
+  root.mkdir()
+  _write_video(root / 'good.mp4', 'libx264')
+  (root / 'bad.mp4').write_bytes(b'not a video at all' * 100)
+  (root / 'empty.mp4').write_bytes(b'')
+  prefix = str(tmp_path / 'out' / 'mixed')
+  report = convert_videos.cli([f'--input_dir={root}',
+                               f'--output_prefix={prefix}'])
+  assert (report.written, len(report.failed), report.total) == (1, 2, 3)
+  out = capsys.readouterr().out
+  assert 'Converted 1 of 3 videos to 1 shards' in out
+  assert '; 2 failed: ' in out
+  with open(prefix + '_failures.csv') as f:
+    rows = list(csv.reader(f))
+  assert rows[0] == ['video', 'reason'] and len(rows) == 3
+  assert sorted(os.path.basename(r[0]) for r in rows[1:]) == ['bad.mp4',
+                                                             'empty.mp4']
+  # Exit status 0 with failures, 1 when nothing was converted, 2 for a user
+  # error (one message, no traceback).
+  with pytest.raises(SystemExit) as status:
+    convert_videos.main(['convert_videos', f'--input_dir={root}',
+                         f'--output_prefix={prefix}'])
+  assert status.value.code == 0
+  (root / 'good.mp4').unlink()
+  with pytest.raises(SystemExit) as status:
+    convert_videos.main(['convert_videos', f'--input_dir={root}',
+                         f'--output_prefix={prefix}'])
+  assert status.value.code == 1
+  captured = capsys.readouterr()
+  assert 'Converted 0 of 2 videos' in captured.out
+  assert 'ERROR: no video was converted (2 failed' in captured.err
+  with pytest.raises(SystemExit) as status:
+    convert_videos.main(['convert_videos', f'--input_dir={tmp_path}/nowhere',
+                         f'--output_prefix={prefix}'])
+  assert status.value.code == 2
+  err = capsys.readouterr().err
+  assert f'ERROR: Input folder {tmp_path}/nowhere does not exist' in err
+  assert 'Traceback' not in err
 
 
 def test_sequence_example_boxes_and_model_garden_decoder(tmp_path):
@@ -327,7 +376,7 @@ def test_ucf101_test_list_via_cli_labels_from_folder(ucf101, tmp_path, capsys):
       'PlayingCello/v_PlayingCello_g01_c01': [0]}
   assert _read_lines(prefix + '_label_map.txt') == [
       'PlayingCello', 'ApplyEyeMakeup', 'HandstandPushups']
-  assert 'Wrote 2 videos' in capsys.readouterr().out
+  assert 'Converted 2 of 2 videos' in capsys.readouterr().out
 
 
 def test_ucf101_missing_videos_stop_unless_allowed(ucf101, tmp_path, capsys):
@@ -346,10 +395,11 @@ def test_ucf101_missing_videos_stop_unless_allowed(ucf101, tmp_path, capsys):
   assert not glob.glob(prefix + '-*.tfrecord')  # Nothing converted.
   with open(prefix + '_failures.csv') as f:
     rows = f.read().splitlines()
-  assert [row.split(',')[0] for row in rows] == missing
-  assert 'trainlist02.txt:2' in rows[0]
+  assert rows[0] == 'video,reason'
+  assert [row.split(',')[0] for row in rows[1:]] == missing
+  assert 'trainlist02.txt:2' in rows[1]
 
-  with pytest.raises(SystemExit, match='v_PlayingCello_g09_c02'):
+  with pytest.raises(errors.UserError, match='v_PlayingCello_g09_c02'):
     convert_videos.cli([f'--input_dir={root}', f'--ucf101_split_dir={lists}',
                         '--split=2', '--subset=train',
                         f'--output_prefix={prefix}'])
@@ -464,7 +514,7 @@ def test_hmdb51_missing_videos_reported(hmdb51, tmp_path):
               for c in ('brush_hair', 'cartwheel', 'wave')]
   assert [name for name, _ in error.value.missing] == expected
   with open(prefix + '_failures.csv') as f:
-    assert [r.split(',')[0] for r in f.read().splitlines()] == expected
+    assert [r.split(',')[0] for r in f.read().splitlines()[1:]] == expected
   report = convert_videos.convert(
       str(root), prefix, progress=False,
       label_source=convert_videos.Hmdb51SplitLabels(
@@ -535,7 +585,7 @@ def test_kinetics_csv_trimmed_and_full_videos(kinetics, tmp_path):
   assert [name for name, _ in report.missing] == ['ccccccccccc_000010_000020']
   assert 'train.csv:5' in report.missing[0][1]
   with open(prefix + '_failures.csv') as f:
-    assert f.read().startswith('ccccccccccc_000010_000020,')
+    assert f.read().splitlines()[1].startswith('ccccccccccc_000010_000020,')
   # Sorted CSV labels, the one whose videos are all missing included.
   labels = ['abseiling', 'air drumming', 'passing American football (in game)',
             'zumba']

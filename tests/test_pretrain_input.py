@@ -11,7 +11,9 @@ from official.vision.dataloaders import tfexample_utils
 from official_projects_const_cl.configs import const_cl
 from official_projects_const_cl.dataloaders import augmentations
 from official_projects_const_cl.dataloaders import features
+from official_projects_const_cl.dataloaders import frames as frames_lib
 from official_projects_const_cl.dataloaders import pretrain_input as pi
+from official_projects_const_cl.dataloaders import records
 
 H, W = 32, 40
 NO_COLOR = augmentations.ClipAugmentation(
@@ -95,7 +97,8 @@ def test_shapes_dtypes_ranges_and_labels():
   out = _parse(_example([_coded_frame(k) for k in range(12)], labels=(3, 5)),
                augmentation=augmentations.ClipAugmentation())
   assert set(out) == {'image', 'boxes', 'boxes_mask', 'frame_index', 'label',
-                      'num_corrupt_frames'}
+                      'num_corrupt_frames', 'problem', 'source'}
+  assert out['problem'] == b'' and out['source'] == b'mem.tfrecord'
   assert out['image'].shape == (2, 4, 32, 32, 3)
   assert out['image'].dtype == np.float32
   assert 0.0 <= out['image'].min() and out['image'].max() <= 1.0
@@ -318,15 +321,18 @@ def test_corrupt_frames_are_replaced_and_counted(tmp_path):
 def test_readable_jpeg_checks():
   good = _coded_frame(0)
   frames = tf.constant([good, good[:-40], b'garbage', b'', good + b'\0' * 8])
-  np.testing.assert_array_equal(pi.readable_jpeg(frames).numpy(),
+  np.testing.assert_array_equal(frames_lib.readable_jpeg(frames).numpy(),
                                 [True, False, False, False, True])
 
 
 def test_all_sampled_frames_corrupt_names_file(tmp_path):
+  # With no bad-video budget the first bad video stops the pipeline.
   path = _write(tmp_path / 'allbad.tfrecord', [_example([b'junk'] * 6)])
   with pytest.raises(tf.errors.InvalidArgumentError,
-                     match=r'allbad\.tfrecord.*none of the sampled frames'):
-    next(iter(pi.build_pretrain_dataset(_config(path))))
+                     match=r'allbad\.tfrecord record 0: none of the sampled '
+                     r'frames \([0-9,]+\) is a readable JPEG'):
+    next(iter(pi.build_pretrain_dataset(
+        _config(path, max_bad_videos=0, max_bad_video_fraction=0.0))))
 
 
 @pytest.mark.parametrize('record', [
@@ -334,11 +340,14 @@ def test_all_sampled_frames_corrupt_names_file(tmp_path):
     _example([]),  # Empty video.
 ], ids=['missing_key', 'empty_video'])
 def test_no_frames_error_names_file(tmp_path, record):
+  # Only bad videos: the default budget (max(100, 1% of the videos read))
+  # stops the training pipeline at the 101st, naming it.
   path = _write(tmp_path / 'broken.tfrecord', [record])
   with pytest.raises(tf.errors.InvalidArgumentError) as info:
     next(iter(pi.build_pretrain_dataset(_config(path))))
   message = str(info.value)
-  assert 'broken.tfrecord' in message
+  assert 'broken.tfrecord record 0' in message
+  assert '101 of the 101 videos read are bad' in message
   assert 'no frames under' in message and 'image/encoded' in message
   assert 'key missing or video empty' in message
 
@@ -354,18 +363,20 @@ def test_missing_stored_boxes_names_file_and_key(tmp_path):
 def test_input_path_errors(tmp_path):
   pattern = str(tmp_path / 'nothing-*.tfrecord')
   with pytest.raises(FileNotFoundError, match='nothing-'):
-    pi.check_input_path(pattern)
-  with pytest.raises(FileNotFoundError, match='nothing-'):
+    records.check_input_path(pattern)
+  with pytest.raises(FileNotFoundError,
+                     match='task.train_data.input_path: .*nothing-'):
     pi.build_pretrain_dataset(_config(pattern))
   with pytest.raises(FileNotFoundError, match=r'is a directory.*\*\.tfrecord'):
-    pi.check_input_path(str(tmp_path))
+    records.check_input_path(str(tmp_path))
   with pytest.raises(FileNotFoundError, match='empty'):
-    pi.check_input_path('')
+    records.check_input_path('')
   a = _write(tmp_path / 'a.tfrecord', [])
   b = _write(tmp_path / 'b.tfrecord', [])
-  assert pi.check_input_path(f'{b}, {tmp_path}/a*') == [a, b]
+  assert records.check_input_path(f'{b}, {tmp_path}/a*') == [a, b]
   with pytest.raises(FileNotFoundError, match='missing.tfrecord'):
-    pi.check_input_path(f'{a},{os.path.join(tmp_path, "missing.tfrecord")}')
+    records.check_input_path(
+        f'{a},{os.path.join(tmp_path, "missing.tfrecord")}')
 
 
 def test_from_config_maps_fields():
@@ -404,8 +415,8 @@ def test_decoder_and_parser_eagerly():
   # Center crop of 32 x 40: columns 4..35 -> x = (0.1 * 40 - 4) / 32 = 0.
   np.testing.assert_allclose(out['boxes'][0, :, 0],
                              [[0.1, 0, 0.5, 16 / 32]] * 4, atol=1e-5)
-  with pytest.raises(tf.errors.InvalidArgumentError, match='no frames under'):
-    pi.Decoder().decode(tf.constant(_example([])))
+  # A record without frames decodes (the parser marks it as a bad video).
+  assert pi.Decoder().decode(tf.constant(_example([])))['image'].shape == (0,)
 
 
 def test_inconsistent_stored_boxes_name_file_and_key():

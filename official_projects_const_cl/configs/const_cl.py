@@ -17,6 +17,7 @@ from official.modeling import optimization
 from official.vision.configs import backbones_3d
 from official.vision.configs import common
 from official.vision.configs import video_classification
+from official_projects_const_cl.configs import validation as checks
 from official_projects_const_cl.tools import demo_data
 from official_projects_const_cl.tools import demo_world
 
@@ -36,6 +37,15 @@ class ResNet3DYBlockSpec(hyperparams.Config):
   filters: int = 64
   repeats: int = 3
   temporal_kernel_sizes: Tuple[int, ...] = (1, 1, 1)
+
+  def value_errors(self) -> checks.Problems:
+    problems = checks.field_errors(self, filters=checks.at_least(1),
+                                   repeats=checks.at_least(1))
+    if len(self.temporal_kernel_sizes) != self.repeats:
+      problems.append(('temporal_kernel_sizes', 'must have one entry per '
+                       f'block (repeats={self.repeats}), got '
+                       f'{list(self.temporal_kernel_sizes)}'))
+    return problems
 
 
 # Supplementary Table 1: R3D-50, res2/res3 temporal kernels 1, res4/res5 3.
@@ -69,6 +79,19 @@ class ResNet3DYBackbone(hyperparams.Config):
   # stride 1 and dilation 2 / 4.
   tracking_dilation: bool = False
 
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(
+        self, stem_filters=checks.at_least(1),
+        stem_conv_temporal_kernel_size=checks.at_least(1),
+        stem_conv_spatial_kernel_size=checks.at_least(1),
+        stem_conv_temporal_stride=checks.at_least(1),
+        stem_pool_temporal_stride=checks.at_least(1))
+
+  def num_feature_frames(self, num_frames: int) -> int:
+    """T', the frames of the res4 / res5 maps of a `num_frames` clip."""
+    stride = self.stem_conv_temporal_stride * self.stem_pool_temporal_stride
+    return max(num_frames // stride, 1)
+
 
 @dataclasses.dataclass
 class Backbone3D(backbones_3d.Backbone3D):
@@ -93,6 +116,10 @@ class DownstreamModel(hyperparams.Config):
           norm_epsilon=1e-5))
   res5_branch: str = 'res5_g'
 
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(self, res5_branch=checks.one_of('res5_g',
+                                                                'res5_r'))
+
 
 @dataclasses.dataclass
 class MLPHead(hyperparams.Config):
@@ -100,6 +127,12 @@ class MLPHead(hyperparams.Config):
   num_hidden_layers: int = 3
   num_hidden_channels: int = 2048
   num_output_channels: int = 128
+
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(
+        self, num_hidden_layers=checks.NON_NEGATIVE,
+        num_hidden_channels=checks.at_least(1),
+        num_output_channels=checks.at_least(1))
 
 
 @dataclasses.dataclass
@@ -124,6 +157,18 @@ class RegionHead(hyperparams.Config):
   # -1 takes them from the backbone (2048 for res5_r, 1024 for res4_pooled).
   output_channels: int = -1
 
+  def value_errors(self) -> checks.Problems:
+    problems = checks.field_errors(
+        self, num_hidden_layers=checks.NON_NEGATIVE,
+        num_hidden_channels=checks.at_least(1),
+        num_output_channels=checks.at_least(1),
+        num_layers=checks.at_least(1), num_heads=checks.at_least(1),
+        hidden_channels=checks.at_least(1), ffn_channels=checks.at_least(1))
+    if self.output_channels != -1 and self.output_channels < 1:
+      problems.append(('output_channels', 'must be -1 (the backbone\'s) or '
+                       f'>= 1, got {self.output_channels}'))
+    return problems
+
 
 @dataclasses.dataclass
 class ConstClModel(hyperparams.Config):
@@ -145,9 +190,45 @@ class ConstClModel(hyperparams.Config):
   roi_crop_size: int = 4
   roi_sampling_ratio: int = 2
 
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(
+        self, context_length=checks.NON_NEGATIVE,
+        loss_endpoint=checks.one_of(*LOSS_ENDPOINTS),
+        num_boxes=checks.at_least(1), roi_crop_size=checks.at_least(1),
+        roi_sampling_ratio=checks.at_least(1))
+
 
 @dataclasses.dataclass
-class DataConfig(video_classification.DataConfig):
+class RecordInputConfig(hyperparams.Config):
+  """Fields and checks of every data config that reads video records.
+
+  Bad videos (no frames, no readable sampled frame: `dataloaders/records.py`)
+  are skipped, counted ('skipped_videos' in the training and validation
+  metrics) and named once in the log, until the bad videos read exceed BOTH
+  `max_bad_videos` and `max_bad_video_fraction` of the videos read; the one
+  that exceeds them stops the run with an error naming it. Counted per input
+  pipeline (worker); a video read in several epochs counts each time, as do
+  the videos read, so the fraction is the same in every epoch. 0 and 0.0
+  stop at the first bad video; max_bad_video_fraction=1.0 never stops.
+  """
+  max_bad_videos: int = 100
+  max_bad_video_fraction: float = 0.01
+
+  def value_errors(self) -> checks.Problems:
+    problems = checks.field_errors(
+        self, max_bad_videos=checks.NON_NEGATIVE,
+        max_bad_video_fraction=checks.PROBABILITY)
+    for name in ('global_batch_size', 'temporal_stride', 'num_classes',
+                 'shuffle_buffer_size', 'cycle_length'):
+      if hasattr(self, name):
+        problems += checks.field_errors(self, **{name: checks.at_least(1)})
+    if hasattr(self, 'feature_shape'):
+      problems += checks.shape_errors(self, 'feature_shape', rank=4)
+    return problems
+
+
+@dataclasses.dataclass
+class DataConfig(video_classification.DataConfig, RecordInputConfig):
   """Two-view clips with region boxes (paper §3.3, DESIGN §5)."""
   feature_shape: Tuple[int, ...] = (16, 224, 224, 3)
   temporal_stride: int = 2
@@ -182,6 +263,33 @@ class DataConfig(video_classification.DataConfig):
   shuffle_buffer_size: int = 256
   cycle_length: int = 8
 
+  def value_errors(self) -> checks.Problems:
+    problems = super().value_errors() + checks.field_errors(
+        self, num_boxes=checks.at_least(1),
+        region_source=checks.one_of(*REGION_SOURCES),
+        box_min_size=checks.between(0.0, 1.0, low_open=True),
+        box_max_size=checks.between(0.0, 1.0, low_open=True),
+        box_min_aspect_ratio=checks.POSITIVE,
+        box_max_aspect_ratio=checks.POSITIVE,
+        num_segments=checks.at_least(1), fh_scale=checks.POSITIVE,
+        segment_box_min_size=checks.between(0.0, 1.0, low_open=True),
+        segment_box_max_size=checks.between(0.0, 1.0, low_open=True),
+        aug_min_area_ratio=checks.between(0.0, 1.0, low_open=True),
+        aug_max_area_ratio=checks.between(0.0, 1.0, low_open=True),
+        aug_min_aspect_ratio=checks.POSITIVE,
+        aug_max_aspect_ratio=checks.POSITIVE,
+        aug_color_jitter_prob=checks.PROBABILITY,
+        aug_color_jitter_strength=checks.NON_NEGATIVE,
+        aug_grayscale_prob=checks.PROBABILITY,
+        aug_blur_prob=checks.PROBABILITY)
+    for low, high in (('box_min_size', 'box_max_size'),
+                      ('box_min_aspect_ratio', 'box_max_aspect_ratio'),
+                      ('segment_box_min_size', 'segment_box_max_size'),
+                      ('aug_min_area_ratio', 'aug_max_area_ratio'),
+                      ('aug_min_aspect_ratio', 'aug_max_aspect_ratio')):
+      problems += checks.ordered_errors(self, low, high)
+    return problems
+
 
 @dataclasses.dataclass
 class ConstClLosses(hyperparams.Config):
@@ -192,6 +300,13 @@ class ConstClLosses(hyperparams.Config):
   # Applied as an L2 regularizer on kernels (SGD weight decay 1e-6).
   l2_weight_decay: float = 1e-6
 
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(
+        self, global_temperature=checks.POSITIVE,
+        region_temperature=checks.POSITIVE,
+        region_weight=checks.NON_NEGATIVE,
+        l2_weight_decay=checks.NON_NEGATIVE)
+
 
 @dataclasses.dataclass
 class KnnEval(hyperparams.Config):
@@ -199,6 +314,10 @@ class KnnEval(hyperparams.Config):
   enabled: bool = True
   num_neighbors: int = 20
   temperature: float = 0.07
+
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(self, num_neighbors=checks.at_least(1),
+                               temperature=checks.POSITIVE)
 
 
 @dataclasses.dataclass
@@ -216,6 +335,29 @@ class ConstClPretrainTask(cfg.TaskConfig):
   temporal_sampling: str = 'center'
   knn: KnnEval = dataclasses.field(default_factory=KnnEval)
   init_checkpoint: Optional[str] = None
+
+  def num_feature_frames(self) -> int:
+    """T': frames of the local feature map (the training clips')."""
+    return self.model.backbone.resnet_3d_y.num_feature_frames(
+        self.train_data.feature_shape[0])
+
+  def value_errors(self) -> checks.Problems:
+    problems = checks.field_errors(
+        self, temporal_sampling=checks.one_of(*TEMPORAL_SAMPLINGS))
+    if not self.train_data.feature_shape:
+      return problems
+    frames = self.num_feature_frames()
+    backbone = self.model.backbone.resnet_3d_y
+    if self.model.use_region_loss and self.model.context_length > frames:
+      problems.append((
+          'model.context_length',
+          f'{self.model.context_length} exceeds the {frames} frames T\' of '
+          'the local feature map (train_data.feature_shape[0]='
+          f'{self.train_data.feature_shape[0]} divided by the stem temporal '
+          f'strides {backbone.stem_conv_temporal_stride} x '
+          f'{backbone.stem_pool_temporal_stride}); context frames must be '
+          'distinct'))
+    return problems
 
 
 def sgd_cosine_optimizer(base_lr: float, train_steps: int,

@@ -24,6 +24,7 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
+from official_projects_const_cl.configs import validation as checks
 from official_projects_const_cl.tools import demo_data
 from official_projects_const_cl.tools import demo_world
 
@@ -35,7 +36,7 @@ AVA_VAL_KEYFRAMES = 57_371
 
 
 @dataclasses.dataclass
-class LocalizationDataConfig(cfg.DataConfig):
+class LocalizationDataConfig(cfg.DataConfig, const_cl_cfg.RecordInputConfig):
   """Keyframe examples written by `tools/convert_ava.py`.
 
   `feature_shape[0]` frames at `temporal_stride` STORED frames (the converter
@@ -59,6 +60,12 @@ class LocalizationDataConfig(cfg.DataConfig):
   cycle_length: int = 8
   drop_remainder: bool = True
 
+  def value_errors(self) -> checks.Problems:
+    return super().value_errors() + checks.field_errors(
+        self, max_num_boxes=checks.at_least(1),
+        eval_boxes=checks.one_of(*EVAL_BOXES),
+        detection_score_threshold=checks.PROBABILITY)
+
 
 @dataclasses.dataclass
 class ActionTransformerHead(hyperparams.Config):
@@ -70,6 +77,13 @@ class ActionTransformerHead(hyperparams.Config):
   dropout_rate: float = 0.3
   roi_crop_size: int = 7
   roi_sampling_ratio: int = 2
+
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(
+        self, num_layers=checks.at_least(1), num_heads=checks.at_least(1),
+        hidden_channels=checks.at_least(1), ffn_channels=checks.at_least(1),
+        dropout_rate=checks.FRACTION, roi_crop_size=checks.at_least(1),
+        roi_sampling_ratio=checks.at_least(1))
 
 
 @dataclasses.dataclass
@@ -88,6 +102,9 @@ class LocalizationModel(const_cl_cfg.DownstreamModel):
 class LocalizationLosses(hyperparams.Config):
   l2_weight_decay: float = 1e-4
 
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(self, l2_weight_decay=checks.NON_NEGATIVE)
+
 
 @dataclasses.dataclass
 class LocalizationEval(hyperparams.Config):
@@ -101,6 +118,11 @@ class LocalizationEval(hyperparams.Config):
   max_detections_per_keyframe: int = 50
   # Written to model_dir after every evaluation (official CSV format).
   detections_csv_name: str = 'ava_detections.csv'
+
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(
+        self, iou_threshold=checks.between(0.0, 1.0, low_open=True),
+        max_detections_per_keyframe=checks.at_least(1))
 
 
 @dataclasses.dataclass
@@ -118,6 +140,10 @@ class LocalizationTask(cfg.TaskConfig):
   evaluation: LocalizationEval = dataclasses.field(
       default_factory=LocalizationEval)
   init_checkpoint: Optional[str] = None
+
+  def value_errors(self) -> checks.Problems:
+    return checks.equal_errors(self, 'train_data.num_classes',
+                               'validation_data.num_classes')
 
 
 def localization_experiment(

@@ -28,6 +28,7 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 from official.vision.configs import video_classification
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
+from official_projects_const_cl.configs import validation as checks
 from official_projects_const_cl.tools import demo_data
 
 PROTOCOLS = ('linear_eval', 'finetune')
@@ -43,7 +44,8 @@ HMDB51_TEST_VIDEOS = 1_530
 
 
 @dataclasses.dataclass
-class RecognitionDataConfig(video_classification.DataConfig):
+class RecognitionDataConfig(video_classification.DataConfig,
+                            const_cl_cfg.RecordInputConfig):
   """Clips of labelled videos (the records of DESIGN §4).
 
   Training yields one augmented clip per video: 'image' [T, H, W, 3].
@@ -70,6 +72,26 @@ class RecognitionDataConfig(video_classification.DataConfig):
   shuffle_buffer_size: int = 256
   cycle_length: int = 8
 
+  def value_errors(self) -> checks.Problems:
+    problems = super().value_errors() + checks.field_errors(
+        self, num_test_clips=checks.at_least(1),
+        num_test_crops=checks.one_of(1, 3),
+        min_image_size=checks.at_least(1),
+        aug_min_area_ratio=checks.between(0.0, 1.0, low_open=True),
+        aug_max_area_ratio=checks.between(0.0, 1.0, low_open=True),
+        aug_min_aspect_ratio=checks.POSITIVE,
+        aug_max_aspect_ratio=checks.POSITIVE)
+    for low, high in (('aug_min_area_ratio', 'aug_max_area_ratio'),
+                      ('aug_min_aspect_ratio', 'aug_max_aspect_ratio')):
+      problems += checks.ordered_errors(self, low, high)
+    crop = tuple(self.feature_shape[1:3])
+    if (not self.is_training and len(crop) == 2 and
+        max(crop) > self.min_image_size):
+      problems.append(('min_image_size', f'test crops of {list(crop)} '
+                       '(feature_shape[1:3]) do not fit frames resized to a '
+                       f'shorter side of {self.min_image_size}'))
+    return problems
+
 
 @dataclasses.dataclass
 class VideoClassifierModel(const_cl_cfg.DownstreamModel):
@@ -86,12 +108,20 @@ class VideoClassifierModel(const_cl_cfg.DownstreamModel):
   normalize_features: bool = False
   dropout_rate: float = 0.0
 
+  def value_errors(self) -> checks.Problems:
+    return super().value_errors() + checks.field_errors(
+        self, dropout_rate=checks.FRACTION)
+
 
 @dataclasses.dataclass
 class RecognitionLosses(hyperparams.Config):
   label_smoothing: float = 0.0
   # Applied as an L2 regularizer on kernels (SGD weight decay).
   l2_weight_decay: float = 0.0
+
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(self, label_smoothing=checks.FRACTION,
+                               l2_weight_decay=checks.NON_NEGATIVE)
 
 
 @dataclasses.dataclass
@@ -106,6 +136,14 @@ class RetrievalConfig(hyperparams.Config):
   recall_at: Tuple[int, ...] = (1, 5, 10, 20)
   num_test_clips: int = 10
   num_test_crops: int = 1
+
+  def value_errors(self) -> checks.Problems:
+    problems = checks.field_errors(self, num_test_clips=checks.at_least(1),
+                                   num_test_crops=checks.one_of(1, 3))
+    if any(k < 1 for k in self.recall_at):
+      problems.append(('recall_at', f'must be >= 1, got '
+                       f'{list(self.recall_at)}'))
+    return problems
 
 
 @dataclasses.dataclass
@@ -127,6 +165,10 @@ class RecognitionTask(cfg.TaskConfig):
   # A pretraining model_dir (latest checkpoint) or checkpoint path; None
   # trains from random initialization.
   init_checkpoint: Optional[str] = None
+
+  def value_errors(self) -> checks.Problems:
+    return checks.equal_errors(self, 'train_data.num_classes',
+                               'validation_data.num_classes')
 
 
 def recognition_experiment(

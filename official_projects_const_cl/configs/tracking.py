@@ -21,6 +21,7 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
+from official_projects_const_cl.configs import validation as checks
 from official_projects_const_cl.modeling import siamfc as siamfc_lib
 from official_projects_const_cl.tools import demo_data
 
@@ -43,6 +44,12 @@ class TrackingDataConfig(cfg.DataConfig):
   seed: Optional[int] = None
   demo_data_dir: str = ''
 
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(
+        self, layout=checks.one_of(*LAYOUTS), stretch=checks.FRACTION,
+        max_sequences=checks.NON_NEGATIVE,
+        global_batch_size=checks.at_least(1))
+
 
 @dataclasses.dataclass
 class TrackingModel(const_cl_cfg.DownstreamModel):
@@ -56,6 +63,9 @@ class TrackingModel(const_cl_cfg.DownstreamModel):
 @dataclasses.dataclass
 class TrackingLosses(hyperparams.Config):
   l2_weight_decay: float = 1e-4
+
+  def value_errors(self) -> checks.Problems:
+    return checks.field_errors(self, l2_weight_decay=checks.NON_NEGATIVE)
 
 
 @dataclasses.dataclass

@@ -18,12 +18,17 @@ Per example:
   for the evaluator.
 * 'media_id' string, 'timestamp' int64 (the keyframe's AVA timestamp),
   'num_corrupt_frames', 'num_dropped_boxes' (boxes beyond N, or degenerate
-  boxes, which are masked out and counted) int32.
+  boxes, which are masked out and counted) int32; from
+  `build_localization_dataset` also 'skipped_videos' int32.
 
-A label id outside [1, num_classes] fails with an error naming the file.
+Frames follow the rules of `frames.py` (unreadable frames replaced and
+counted, mixed sizes resized). A keyframe example without frames, or whose
+clip has no readable frame, is a bad video, skipped within the config's
+budget (`records.py`). A label id outside [1, num_classes], or a keyframe
+index outside the stored frames, fails with an error naming the file and
+record.
 """
 
-import functools
 from typing import Any, Dict, Optional, Tuple
 
 import tensorflow as tf
@@ -33,7 +38,9 @@ from official.vision.dataloaders import decoder
 from official.vision.dataloaders import input_reader_factory
 from official.vision.dataloaders import parser as parser_lib
 from official_projects_const_cl.dataloaders import features
+from official_projects_const_cl.dataloaders import frames as frames_lib
 from official_projects_const_cl.dataloaders import pretrain_input
+from official_projects_const_cl.dataloaders import records
 
 EVAL_BOXES = ('groundtruth', 'detected')
 
@@ -60,36 +67,32 @@ class Decoder(decoder.Decoder):
             (), tf.string, allow_missing=True)}
 
   def decode(self, serialized: Any) -> Dict[str, tf.Tensor]:
-    """Parses one record ({'serialized', 'source'} or a string tensor)."""
-    if isinstance(serialized, dict):
-      source = tf.convert_to_tensor(serialized['source'], tf.string)
-      serialized = serialized['serialized']
-    else:
-      source = tf.constant(pretrain_input.UNKNOWN_SOURCE)
+    """Parses one record ({'serialized', 'source', ...} or a string)."""
+    serialized, source = records.split_record(serialized)
     context, sequences = tf.io.parse_single_sequence_example(
         serialized, self._context, self._sequence)
     dense = lambda key: tf.sparse.to_dense(context[key])
     image = sequences[features.IMAGE_KEY]
     num_frames = tf.shape(image)[0]
     keyframe = tf.cast(context[features.KEYFRAME_INDEX_KEY], tf.int32)
+    # No frames at all is a bad video (the parser's budget), not this check.
     checks = [
-        tf.debugging.Assert(num_frames > 0, [tf.strings.join([
-            source, ": no frames under 'image/encoded'"])]),
         tf.debugging.Assert(
-            tf.logical_and(keyframe >= 0, keyframe < num_frames),
-            [tf.strings.join([
+            tf.logical_or(tf.equal(num_frames, 0), tf.logical_and(
+                keyframe >= 0, keyframe < num_frames)),
+            records.data_error(
                 source, ': clip/keyframe/index ',
                 tf.strings.as_string(keyframe),
-                ' is missing or outside the stored frames'])]),
+                ' is missing or outside the stored frames')),
     ]
     gt_boxes = tf.stack([dense(k) for k in features.GT_BBOX_KEYS], axis=-1)
     det_boxes = tf.stack([dense(k) for k in features.DET_BBOX_KEYS], axis=-1)
     label_ids = dense(features.GT_LABEL_KEY)
     label_boxes = dense(features.GT_LABEL_BOX_KEY)
     checks.append(tf.debugging.Assert(
-        tf.equal(tf.size(label_ids), tf.size(label_boxes)), [tf.strings.join([
+        tf.equal(tf.size(label_ids), tf.size(label_boxes)), records.data_error(
             source, ': keyframe/bbox/label/index and .../box_index differ in '
-            'length'])]))
+            'length')))
     with tf.control_dependencies(checks):
       image = tf.identity(image)
     return {
@@ -117,15 +120,15 @@ def multi_hot(label_ids: tf.Tensor, label_boxes: tf.Tensor, num_boxes: tf.Tensor
               num_classes: int, source: tf.Tensor) -> tf.Tensor:
   """[num_boxes, C] multi-hot labels from (box index, 1-based id) pairs."""
   valid = tf.logical_and(label_ids >= 1, label_ids <= num_classes)
-  check = tf.debugging.Assert(tf.reduce_all(valid), [tf.strings.join([
+  check = tf.debugging.Assert(tf.reduce_all(valid), records.data_error(
       source, ': action label ids ',
       tf.strings.reduce_join(tf.strings.as_string(label_ids), separator=','),
-      f' must lie in [1, {num_classes}] (num_classes)'])])
+      f' must lie in [1, {num_classes}] (num_classes)'))
   in_range = tf.debugging.Assert(
       tf.reduce_all(tf.logical_and(label_boxes >= 0,
                                    label_boxes < num_boxes)),
-      [tf.strings.join([source, ': a label refers to a box that does not '
-                        'exist'])])
+      records.data_error(source, ': a label refers to a box that does not '
+                         'exist'))
   with tf.control_dependencies([check, in_range]):
     indices = tf.stack([label_boxes, label_ids - 1], axis=-1)
   return tf.scatter_nd(indices, tf.ones_like(label_ids, tf.float32),
@@ -211,13 +214,14 @@ class Parser(parser_lib.Parser):
              training: bool) -> Dict[str, tf.Tensor]:
     decoded = dict(decoded)
     source = decoded.setdefault('source',
-                                tf.constant(pretrain_input.UNKNOWN_SOURCE))
+                                tf.constant(records.UNKNOWN_SOURCE))
     positions = clip_positions(decoded['keyframe_index'],
-                               tf.shape(decoded['image'])[0],
+                               tf.maximum(tf.shape(decoded['image'])[0], 1),
                                self._num_frames, self._stride)
-    frames, _, num_corrupt = pretrain_input.decode_sampled_frames(
-        decoded['image'], positions, source)
-    clip = tf.image.resize(frames, self._output_size, method='bilinear')
+    clips = frames_lib.decode_clips(decoded['image'], positions[None],
+                                    self._output_size)
+    clip = tf.image.resize(clips.images[0], self._output_size,
+                           method='bilinear')
     clip = tf.clip_by_value(clip / 255.0, 0.0, 1.0)
     clip.set_shape([self._num_frames, *self._output_size, 3])
 
@@ -256,8 +260,10 @@ class Parser(parser_lib.Parser):
         'gt_mask': gt_mask,
         'media_id': decoded['media_id'],
         'timestamp': decoded['timestamp'],
-        'num_corrupt_frames': num_corrupt,
+        'num_corrupt_frames': clips.num_corrupt,
         'num_dropped_boxes': dropped,
+        'problem': clips.problem,
+        'source': source,
     }
 
   def _parse_train_data(self, decoded):
@@ -275,14 +281,18 @@ def build_localization_dataset(
   """Batched keyframe examples via Model Garden's InputReader.
 
   Raises:
-    FileNotFoundError: `params.input_path` matches no file.
+    records.InputPathError (a FileNotFoundError): `params.input_path`
+      matches no file.
+    records.RecordFileError: a matched file is not a TFRecord file of the
+      configured compression.
   """
-  pretrain_input.check_input_path(params.input_path)
+  what = records.data_config_key(params)
+  records.matched_record_files(params.input_path, params.compressed_input,
+                               f'{what}.input_path')
   parser = parser or Parser.from_config(params)
-  dataset_fn = pretrain_input.dataset_fn_with_source
-  if params.compressed_input:
-    dataset_fn = functools.partial(dataset_fn, compression_type='GZIP')
   reader = input_reader_factory.input_reader_generator(
-      params, dataset_fn=dataset_fn, decoder_fn=Decoder().decode,
-      parser_fn=parser.parse_fn(params.is_training))
+      params, dataset_fn=pretrain_input.dataset_fn(params),
+      decoder_fn=Decoder().decode,
+      parser_fn=parser.parse_fn(params.is_training),
+      transform_and_batch_fn=records.budget_and_batch(params, what))
   return reader.read(input_context=input_context)

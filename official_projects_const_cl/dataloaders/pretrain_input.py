@@ -25,29 +25,31 @@ Rules worth knowing:
   flip or color change -- what a kNN probe embeds; view 1 is a random clip
   with the training augmentation, so validation losses are measured on
   held-out videos.
-* Corrupt frames. A sampled frame whose bytes are not a complete JPEG (no
-  `FF D8 FF` start, or no `FF D9` end marker within its last 32 bytes, i.e.
-  garbage or truncated data) is replaced by the nearest readable sampled
-  frame of the same clip (ties: the earlier one) and counted in
+* Bad frames and bad videos (`frames.py`, `records.py`). An unreadable
+  sampled frame (not a complete JPEG, or one libjpeg rejects) is replaced by
+  the nearest readable sampled frame of the same clip and counted in
   'num_corrupt_frames' (replaced frame slots, summed over both views; its
-  'frame_index' is that of the frame actually shown). If no sampled frame of a
-  clip is readable the pipeline fails with an InvalidArgumentError naming the
-  file. Limitation: a JPEG that is structurally complete but internally
-  damaged is decoded as libjpeg does (possibly with grey blocks) and is not
-  counted.
+  'frame_index' is that of the frame actually shown). Frames of other sizes
+  than the clip's first readable frame are resized to it. A video without
+  frames, or a view none of whose sampled frames is readable, is bad: it is
+  skipped within the data config's budget (`max_bad_videos`,
+  `max_bad_video_fraction`), counted in 'skipped_videos' and named in the
+  log, and beyond the budget the pipeline fails naming it.
 * Only the sampled frames are decoded (strings are gathered first).
-* Errors name the file: records are read through `dataset_fn_with_source`,
-  which pairs each record with its file path.
+* Errors name the file and record: records are read through
+  `records.dataset_fn_with_source`; matched files are checked up front
+  (gzip without `compressed_input`, not a TFRecord file).
 
 Per-example output (team contract): 'image' float32 [2, T, H, W, 3] in
 [0, 1]; 'boxes' float32 [2, T, N, 4] in view coordinates; 'boxes_mask'
 float32 [2, T, N]; 'frame_index' int32 [2, T]; 'label' int32 (first
-`clip/label/index` or -1); 'num_corrupt_frames' int32.
+`clip/label/index` or -1); 'num_corrupt_frames' int32; from the `build_*` datasets also
+'skipped_videos' int32 (bad videos dropped, attributed to kept examples:
+summed over a validation pass, every bad video; `records.skip_bad_videos`).
 """
 
 import functools
-import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import tensorflow as tf
 
@@ -55,83 +57,16 @@ from official.core import config_definitions as cfg
 from official.vision.dataloaders import decoder
 from official.vision.dataloaders import input_reader_factory
 from official.vision.dataloaders import parser as parser_lib
-from official.vision.ops import preprocess_ops_3d
 from official_projects_const_cl.dataloaders import augmentations
 from official_projects_const_cl.dataloaders import features
+from official_projects_const_cl.dataloaders import frames as frames_lib
+from official_projects_const_cl.dataloaders import records
 from official_projects_const_cl.dataloaders import region_generators
 
 IMAGE_KEY = features.IMAGE_KEY
 LABEL_KEY = features.LABEL_KEY
 REGION_SOURCES = ('random', 'slic', 'fh', 'stored')
-UNKNOWN_SOURCE = '<unknown file>'
-
-# How far from the end of a frame's bytes the JPEG end marker may be (some
-# writers pad after it).
-_JPEG_END_SEARCH = 32
-
-
-def check_input_path(pattern: str) -> List[str]:
-  """Expands a comma-separated list of files / glob patterns.
-
-  Args:
-    pattern: e.g. 'data/train-*.tfrecord,extra/a.tfrecord'.
-
-  Returns:
-    The matched files, sorted and without duplicates.
-
-  Raises:
-    FileNotFoundError: naming the pattern that matches no file, or a
-      directory given instead of a file pattern.
-  """
-  if not isinstance(pattern, str) or not pattern.strip(' ,'):
-    raise FileNotFoundError(
-        f'input_path is empty ({pattern!r}); give TFRecord files or a glob '
-        "pattern such as '/data/train-*.tfrecord'.")
-  files = []
-  for part in pattern.split(','):
-    part = part.strip()
-    if not part:
-      continue
-    if tf.io.gfile.isdir(part):
-      raise FileNotFoundError(
-          f'input_path {part!r} is a directory; give the TFRecord files in '
-          f'it as a pattern, e.g. {os.path.join(part, "*.tfrecord")!r}.')
-    matched = [f for f in tf.io.gfile.glob(part)
-               if not tf.io.gfile.isdir(f)]
-    if not matched:
-      raise FileNotFoundError(
-          f'input_path pattern {part!r} matches no file.')
-    files.extend(matched)
-  return sorted(set(files))
-
-
-def dataset_fn_with_source(
-    filenames: Union[str, tf.Tensor, Sequence[str]],
-    compression_type: Optional[str] = None) -> tf.data.Dataset:
-  """Reads TFRecords as {'serialized': record, 'source': file path}.
-
-  Pass as Model Garden InputReader's `dataset_fn` (it is called with one
-  file name tensor, or with the list of files when there is a single file).
-
-  Args:
-    filenames: One file name (str or string tensor) or a list of them.
-    compression_type: None, '' or 'GZIP' / 'ZLIB'.
-
-  Returns:
-    A dataset of dicts with scalar string tensors 'serialized' and 'source'.
-  """
-  def read_one(filename):
-    return tf.data.TFRecordDataset(
-        filename, compression_type=compression_type).map(
-            lambda record: {'serialized': record, 'source': filename})
-
-  if isinstance(filenames, (list, tuple)):
-    return tf.data.Dataset.from_tensor_slices(list(filenames)).flat_map(
-        read_one)
-  filenames = tf.convert_to_tensor(filenames, tf.string)
-  if filenames.shape.rank == 1:
-    return tf.data.Dataset.from_tensor_slices(filenames).flat_map(read_one)
-  return read_one(filenames)
+UNKNOWN_SOURCE = records.UNKNOWN_SOURCE
 
 
 def _same_or_unequal_sizes(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
@@ -170,30 +105,25 @@ class Decoder(decoder.Decoder):
     """Parses one record.
 
     Args:
-      serialized: A scalar string tensor, or a dict {'serialized': string,
-        'source': file path} from `dataset_fn_with_source`.
+      serialized: A scalar string tensor, or a dict {'serialized', 'source',
+        'record_index'} from `records.dataset_fn_with_source`.
 
     Returns:
-      'image': string [Tv] JPEG frames; 'label': int64 [L]; 'source': string;
-      with `load_boxes`: 'boxes' float32 [Tv, K, 4] and 'boxes_mask' float32
-      [Tv, K] (K = most boxes on any frame).
+      'image': string [Tv] JPEG frames (Tv = 0 for a record without them: a
+      bad video for the parser); 'label': int64 [L]; 'source': string
+      '<file> record <i>'; with `load_boxes`: 'boxes' float32 [Tv, K, 4] and
+      'boxes_mask' float32 [Tv, K] (K = most boxes on any frame).
 
     Raises:
-      tf.errors.InvalidArgumentError (when run): no frames, or a missing /
-        inconsistent box feature list; the message names the file.
+      tf.errors.InvalidArgumentError (when run): a missing / inconsistent
+        box feature list; the message names the file and record.
     """
-    if isinstance(serialized, Mapping):
-      source = tf.convert_to_tensor(serialized['source'], tf.string)
-      serialized = serialized['serialized']
-    else:
-      source = tf.constant(UNKNOWN_SOURCE)
+    serialized, source = records.split_record(serialized)
     context, sequences = tf.io.parse_single_sequence_example(
         serialized, self._context_description, self._sequence_description)
     image = sequences[self._image_key]
     num_frames = tf.shape(image)[0]
-    checks = [tf.debugging.Assert(num_frames > 0, [tf.strings.join([
-        source, f": no frames under '{self._image_key}' "
-        '(key missing or video empty)'])])]
+    checks = []
     result = {
         'image': image,
         'label': tf.sparse.to_dense(context[self._label_key]),
@@ -207,13 +137,13 @@ class Decoder(decoder.Decoder):
         present = tf.logical_or(
             tf.equal(num_frames, 0),
             tf.equal(coord.nrows(out_type=tf.int32), num_frames))
-        checks.append(tf.debugging.Assert(present, [tf.strings.join([
+        checks.append(tf.debugging.Assert(present, records.data_error(
             source, f": box feature list '{key}' is missing or does not "
-            f"have one entry per frame of '{self._image_key}'"])]))
+            f"have one entry per frame of '{self._image_key}'")))
         consistent = _same_or_unequal_sizes(coord.row_lengths(), lengths0)
-        checks.append(tf.debugging.Assert(consistent, [tf.strings.join([
+        checks.append(tf.debugging.Assert(consistent, records.data_error(
             source, f": box feature list '{key}' has a different number "
-            f"of boxes on some frame than '{features.BBOX_KEYS[0]}'"])]))
+            f"of boxes on some frame than '{features.BBOX_KEYS[0]}'")))
       with tf.control_dependencies(checks):
         boxes = tf.stack([c.to_tensor(0.0) for c in coords], axis=-1)
         mask = tf.ones_like(coords[0], tf.float32).to_tensor(0.0)
@@ -251,83 +181,6 @@ def sample_indices(num_video_frames: tf.Tensor, num_frames: int, stride: int,
   return indices
 
 
-def readable_jpeg(frames: tf.Tensor) -> tf.Tensor:
-  """Whether each string looks like a complete JPEG.
-
-  Args:
-    frames: string [T].
-
-  Returns:
-    bool [T]: starts with `FF D8 FF` and has the end marker `FF D9` within
-    its last 32 bytes.
-  """
-  starts = tf.equal(tf.strings.substr(frames, 0, 3), b'\xff\xd8\xff')
-  length = tf.strings.length(frames)
-  tail_start = tf.maximum(length - _JPEG_END_SEARCH, 0)
-  tail = tf.strings.substr(frames, tail_start, length - tail_start)
-  # Zero padding to a fixed length cannot create an FF D9 pair.
-  tail = tf.io.decode_raw(tail, tf.uint8, fixed_length=_JPEG_END_SEARCH)
-  ends = tf.reduce_any(
-      tf.logical_and(tf.equal(tail[:, :-1], 0xff), tf.equal(tail[:, 1:], 0xd9)),
-      axis=1)
-  return tf.logical_and(starts, ends)
-
-
-def nearest_readable(readable: tf.Tensor) -> tf.Tensor:
-  """For every slot, the position of the nearest readable slot.
-
-  Args:
-    readable: bool [T].
-
-  Returns:
-    int32 [T] positions (ties resolved to the earlier slot); meaningless if
-    nothing is readable.
-  """
-  positions = tf.range(tf.shape(readable)[0])
-  distance = tf.abs(positions[:, None] - positions[None, :])
-  distance = tf.where(readable[None, :], distance, tf.int32.max)
-  return tf.argmin(distance, axis=1, output_type=tf.int32)
-
-
-def decode_sampled_frames(frames: tf.Tensor, indices: tf.Tensor,
-                          source: tf.Tensor
-                          ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-  """Decodes the sampled frames of one clip, replacing unreadable ones.
-
-  An unreadable sampled frame (`readable_jpeg`) is replaced by the nearest
-  readable sampled frame of the same clip (module doc).
-
-  Args:
-    frames: string [Tv] JPEGs of the whole video.
-    indices: int32 [T] sampled frame indices (T static).
-    source: string scalar file path (for errors).
-
-  Returns:
-    images: uint8 [T, Hv, Wv, 3].
-    indices: int32 [T] indices of the frames actually shown.
-    num_corrupt: int32 scalar, replaced slots.
-
-  Raises:
-    tf.errors.InvalidArgumentError (when run): no sampled frame is readable;
-      the message names the file and the frames.
-  """
-  num_frames = indices.shape[0]
-  sampled = tf.gather(frames, indices)
-  readable = readable_jpeg(sampled)
-  check = tf.debugging.Assert(tf.reduce_any(readable), [tf.strings.join([
-      source, ': none of the sampled frames is a readable JPEG (frames ',
-      tf.strings.reduce_join(tf.strings.as_string(indices), separator=','),
-      ')'])])
-  with tf.control_dependencies([check]):
-    slots = nearest_readable(readable)
-  sampled = tf.gather(sampled, slots)
-  indices = tf.gather(indices, slots)
-  images = preprocess_ops_3d.decode_jpeg(sampled, channels=3)
-  images.set_shape([num_frames, None, None, 3])
-  num_corrupt = tf.size(readable) - tf.reduce_sum(tf.cast(readable, tf.int32))
-  return images, indices, num_corrupt
-
-
 class Parser(parser_lib.Parser):
   """Samples and augments the two views of a video, with region boxes."""
 
@@ -347,7 +200,8 @@ class Parser(parser_lib.Parser):
                segment_box_max_size: float = 0.7,
                augmentation: augmentations.ClipAugmentation = (
                    augmentations.ClipAugmentation()),
-               is_training: bool = True):
+               is_training: bool = True,
+               image_key: str = IMAGE_KEY):
     """Initializes the parser.
 
     Args:
@@ -367,6 +221,7 @@ class Parser(parser_lib.Parser):
       segment_box_max_size: SLIC / FH: largest kept box side.
       augmentation: Training augmentation parameters.
       is_training: Default mode of `parse_fn`-less callers (`__call__`).
+      image_key: The frames' feature key (for the bad-video messages).
     """
     if region_source not in REGION_SOURCES:
       raise ValueError(f'Unknown region_source {region_source!r}; expected '
@@ -391,6 +246,7 @@ class Parser(parser_lib.Parser):
         min_size=segment_box_min_size, max_size=segment_box_max_size)
     self._augmentation = augmentation
     self._is_training = is_training
+    self._image_key = image_key
 
   @classmethod
   def from_config(cls, params: cfg.DataConfig) -> 'Parser':
@@ -411,7 +267,8 @@ class Parser(parser_lib.Parser):
         segment_box_min_size=params.segment_box_min_size,
         segment_box_max_size=params.segment_box_max_size,
         augmentation=aug,
-        is_training=params.is_training)
+        is_training=params.is_training,
+        image_key=params.image_field_key)
 
   @property
   def region_source(self) -> str:
@@ -435,11 +292,12 @@ class Parser(parser_lib.Parser):
   def _view(self, decoded: Dict[str, tf.Tensor], training_view: bool
            ) -> Dict[str, tf.Tensor]:
     """One clip: sampled, decoded, augmented, with boxes in its coordinates."""
-    num_video_frames = tf.shape(decoded['image'])[0]
+    num_video_frames = tf.maximum(tf.shape(decoded['image'])[0], 1)
     indices = sample_indices(num_video_frames, self._num_frames, self._stride,
                              random=training_view)
-    images, indices, num_corrupt = decode_sampled_frames(
-        decoded['image'], indices, decoded['source'])
+    clips = frames_lib.decode_clips(decoded['image'], indices[None],
+                                    self._output_size, self._image_key)
+    images, indices = clips.images[0], clips.indices[0]
     if training_view:
       view, window, flipped = augmentations.augment_clip(
           images, self._output_size, self._augmentation)
@@ -460,7 +318,8 @@ class Parser(parser_lib.Parser):
     boxes.set_shape([t, n, 4])
     mask.set_shape([t, n])
     return {'image': view, 'boxes': boxes, 'boxes_mask': mask,
-            'frame_index': indices, 'num_corrupt_frames': num_corrupt}
+            'frame_index': indices, 'num_corrupt_frames': clips.num_corrupt,
+            'problem': clips.problem}
 
   def _parse(self, decoded: Dict[str, tf.Tensor],
              training: bool) -> Dict[str, tf.Tensor]:
@@ -472,6 +331,9 @@ class Parser(parser_lib.Parser):
            for key in ('image', 'boxes', 'boxes_mask', 'frame_index')}
     out['num_corrupt_frames'] = (views[0]['num_corrupt_frames'] +
                                  views[1]['num_corrupt_frames'])
+    out['problem'] = tf.where(tf.strings.length(views[0]['problem']) > 0,
+                              views[0]['problem'], views[1]['problem'])
+    out['source'] = decoded['source']
     label = tf.cast(decoded['label'], tf.int32)
     out['label'] = tf.cond(tf.size(label) > 0, lambda: label[0],
                            lambda: tf.constant(-1, tf.int32))
@@ -494,10 +356,12 @@ def _decoder_for(params: cfg.DataConfig) -> Decoder:
                  load_boxes=params.region_source == 'stored')
 
 
-def _dataset_fn(params: cfg.DataConfig):
+def dataset_fn(params: cfg.DataConfig):
+  """The InputReader `dataset_fn` of a data config (GZIP if compressed)."""
   if params.compressed_input:
-    return functools.partial(dataset_fn_with_source, compression_type='GZIP')
-  return dataset_fn_with_source
+    return functools.partial(records.dataset_fn_with_source,
+                             compression_type='GZIP')
+  return records.dataset_fn_with_source
 
 
 def build_pretrain_dataset(
@@ -523,13 +387,20 @@ def build_pretrain_dataset(
     A dataset of per-replica batches of the per-example dict (module doc).
 
   Raises:
-    FileNotFoundError: `params.input_path` matches no file.
+    records.InputPathError (a FileNotFoundError): `params.input_path`
+      matches no file.
+    records.RecordFileError: a matched file is not a TFRecord file of the
+      configured compression.
   """
-  check_input_path(params.input_path)
+  what = records.data_config_key(params)
+  records.matched_record_files(params.input_path, params.compressed_input,
+                               f'{what}.input_path')
   parser = parser or Parser.from_config(params)
+  reader_kwargs['transform_and_batch_fn'] = records.budget_and_batch(
+      params, what, reader_kwargs.get('transform_and_batch_fn'))
   reader = input_reader_factory.input_reader_generator(
       params,
-      dataset_fn=_dataset_fn(params),
+      dataset_fn=dataset_fn(params),
       decoder_fn=_decoder_for(params).decode,
       parser_fn=parser.parse_fn(params.is_training),
       **reader_kwargs)
@@ -563,13 +434,15 @@ def build_knn_dataset(
 
   Raises:
     ValueError: `knn_bank_input_path` is empty.
-    FileNotFoundError: a path matches no file.
+    records.InputPathError, records.RecordFileError: as
+      `build_pretrain_dataset`, for either path.
   """
   if not params.knn_bank_input_path:
     raise ValueError('build_knn_dataset needs knn_bank_input_path (the '
                      'training videos forming the kNN memory bank).')
-  check_input_path(params.knn_bank_input_path)
-  check_input_path(params.input_path)
+  records.matched_record_files(
+      params.knn_bank_input_path, params.compressed_input,
+      f'{records.data_config_key(params)}.knn_bank_input_path')
   parser = parser or Parser.from_config(params)
 
   def read(input_path, is_query):

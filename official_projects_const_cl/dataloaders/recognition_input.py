@@ -18,13 +18,15 @@ with the same temporal sampling, looping and corrupt-frame rules.
   or landscape frame), centered on the other side. 'image' float32
   [V, T, H, W, 3], views ordered clip-major (view = clip * crops + crop).
 
-Every example also has 'label' int32 (the first `clip/label/index`) and
-'num_corrupt_frames' int32 (replaced frame slots over all views). A record
-without a label, or with a label outside [0, num_classes), fails with an
-InvalidArgumentError naming the file.
+Every example also has 'label' int32 (the first `clip/label/index`),
+'num_corrupt_frames' int32 (replaced frame slots over all views) and, from
+`build_recognition_dataset`, 'skipped_videos' int32 (bad videos -- no frames,
+or a clip without a readable sampled frame -- dropped within the config's
+bad-video budget and attributed to kept examples; `records.py`). A record without a label, or with
+a label outside [0, num_classes), fails with an InvalidArgumentError naming
+the file and record.
 """
 
-import functools
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
@@ -33,7 +35,9 @@ from official.core import config_definitions as cfg
 from official.vision.dataloaders import input_reader_factory
 from official.vision.dataloaders import parser as parser_lib
 from official_projects_const_cl.dataloaders import augmentations
+from official_projects_const_cl.dataloaders import frames as frames_lib
 from official_projects_const_cl.dataloaders import pretrain_input
+from official_projects_const_cl.dataloaders import records
 
 
 def eval_clip_starts(num_video_frames: tf.Tensor, num_frames: int,
@@ -135,7 +139,8 @@ class Parser(parser_lib.Parser):
                    augmentations.ClipAugmentation(
                        color_jitter_prob=0.0, grayscale_prob=0.0,
                        blur_prob=0.0)),
-               is_training: bool = True):
+               is_training: bool = True,
+               image_key: str = pretrain_input.IMAGE_KEY):
     """Initializes the parser.
 
     Args:
@@ -149,6 +154,7 @@ class Parser(parser_lib.Parser):
       augmentation: training augmentation (crop / flip; color off by
         default).
       is_training: default mode of `__call__`.
+      image_key: the frames' feature key (for the bad-video messages).
 
     Raises:
       ValueError: on impossible settings.
@@ -178,6 +184,7 @@ class Parser(parser_lib.Parser):
     self._min_image_size = min_image_size
     self._augmentation = augmentation
     self._is_training = is_training
+    self._image_key = image_key
 
   @classmethod
   def from_config(cls, params: cfg.DataConfig) -> 'Parser':
@@ -191,7 +198,8 @@ class Parser(parser_lib.Parser):
         num_test_crops=params.num_test_crops,
         min_image_size=params.min_image_size,
         augmentation=aug,
-        is_training=params.is_training)
+        is_training=params.is_training,
+        image_key=params.image_field_key)
 
   @property
   def num_views(self) -> int:
@@ -204,16 +212,16 @@ class Parser(parser_lib.Parser):
   def _label(self, decoded: Dict[str, tf.Tensor]) -> tf.Tensor:
     label = tf.cast(decoded['label'], tf.int32)
     source = decoded['source']
-    has_label = tf.debugging.Assert(tf.size(label) > 0, [tf.strings.join([
+    has_label = tf.debugging.Assert(tf.size(label) > 0, records.data_error(
         source, ': the record has no class label (clip/label/index); '
-        'recognition needs labelled videos'])])
+        'recognition needs labelled videos'))
     with tf.control_dependencies([has_label]):
       first = tf.reshape(label[:1], [])
     in_range = tf.debugging.Assert(
         tf.logical_and(first >= 0, first < self._num_classes),
-        [tf.strings.join([
+        records.data_error(
             source, ': class label ', tf.strings.as_string(first),
-            f' is outside [0, {self._num_classes}) (num_classes)'])])
+            f' is outside [0, {self._num_classes}) (num_classes)'))
     with tf.control_dependencies([in_range]):
       first = tf.identity(first)
     first.set_shape([])
@@ -222,35 +230,36 @@ class Parser(parser_lib.Parser):
   def _parse_train_data(self, decoded: Dict[str, tf.Tensor]
                        ) -> Dict[str, tf.Tensor]:
     decoded = dict(decoded)
-    decoded.setdefault('source', tf.constant(pretrain_input.UNKNOWN_SOURCE))
-    num_video_frames = tf.shape(decoded['image'])[0]
+    decoded.setdefault('source', tf.constant(records.UNKNOWN_SOURCE))
+    num_video_frames = tf.maximum(tf.shape(decoded['image'])[0], 1)
     indices = pretrain_input.sample_indices(
         num_video_frames, self._num_frames, self._stride, random=True)
-    images, _, num_corrupt = pretrain_input.decode_sampled_frames(
-        decoded['image'], indices, decoded['source'])
-    clip, _, _ = augmentations.augment_clip(images, self._output_size,
+    clips = frames_lib.decode_clips(decoded['image'], indices[None],
+                                    self._output_size, self._image_key)
+    clip, _, _ = augmentations.augment_clip(clips.images[0],
+                                            self._output_size,
                                             self._augmentation)
     clip.set_shape([self._num_frames, *self._output_size, 3])
     return {'image': clip, 'label': self._label(decoded),
-            'num_corrupt_frames': num_corrupt}
+            'num_corrupt_frames': clips.num_corrupt,
+            'problem': clips.problem, 'source': decoded['source']}
 
   def _parse_eval_data(self, decoded: Dict[str, tf.Tensor]
                       ) -> Dict[str, tf.Tensor]:
     decoded = dict(decoded)
-    decoded.setdefault('source', tf.constant(pretrain_input.UNKNOWN_SOURCE))
-    num_video_frames = tf.shape(decoded['image'])[0]
+    decoded.setdefault('source', tf.constant(records.UNKNOWN_SOURCE))
+    num_video_frames = tf.maximum(tf.shape(decoded['image'])[0], 1)
     starts = eval_clip_starts(num_video_frames, self._num_frames,
                               self._stride, self._num_test_clips)
     offsets = tf.range(self._num_frames) * self._stride
     indices = tf.math.floormod(starts[:, None] + offsets[None, :],
                                num_video_frames)  # [clips, T]
-    clips, num_corrupt = [], 0
-    for c in range(self._num_test_clips):
-      images, _, corrupt = pretrain_input.decode_sampled_frames(
-          decoded['image'], indices[c], decoded['source'])
-      clips.append(images)
-      num_corrupt += corrupt
-    frames = tf.concat(clips, axis=0)  # [clips * T, Hv, Wv, 3]
+    clips = frames_lib.decode_clips(decoded['image'], indices,
+                                    (self._min_image_size,) * 2,
+                                    self._image_key)
+    frames = tf.reshape(clips.images, tf.concat(
+        [[-1], tf.shape(clips.images)[2:]], axis=0))  # [clips * T, Hv, Wv, 3]
+    frames.set_shape([self._num_test_clips * self._num_frames, None, None, 3])
     crops = spatial_crops(frames, self._min_image_size, self._output_size,
                           self._num_test_crops)  # [crops, clips * T, ...]
     h, w = self._output_size
@@ -259,7 +268,8 @@ class Parser(parser_lib.Parser):
     views = tf.reshape(tf.transpose(crops, [1, 0, 2, 3, 4, 5]),
                        [self.num_views, self._num_frames, h, w, 3])
     return {'image': views, 'label': self._label(decoded),
-            'num_corrupt_frames': num_corrupt}
+            'num_corrupt_frames': clips.num_corrupt,
+            'problem': clips.problem, 'source': decoded['source']}
 
 
 def build_recognition_dataset(
@@ -282,16 +292,21 @@ def build_recognition_dataset(
     A dataset of per-replica batches of the per-example dict (module doc).
 
   Raises:
-    FileNotFoundError: `params.input_path` matches no file.
+    records.InputPathError (a FileNotFoundError): `params.input_path`
+      matches no file.
+    records.RecordFileError: a matched file is not a TFRecord file of the
+      configured compression.
   """
-  pretrain_input.check_input_path(params.input_path)
+  what = records.data_config_key(params)
+  records.matched_record_files(params.input_path, params.compressed_input,
+                               f'{what}.input_path')
   parser = parser or Parser.from_config(params)
   decoder = pretrain_input.Decoder(image_key=params.image_field_key,
                                    label_key=params.label_field_key)
-  dataset_fn = pretrain_input.dataset_fn_with_source
-  if params.compressed_input:
-    dataset_fn = functools.partial(dataset_fn, compression_type='GZIP')
+  reader_kwargs['transform_and_batch_fn'] = records.budget_and_batch(
+      params, what, reader_kwargs.get('transform_and_batch_fn'))
   reader = input_reader_factory.input_reader_generator(
-      params, dataset_fn=dataset_fn, decoder_fn=decoder.decode,
+      params, dataset_fn=pretrain_input.dataset_fn(params),
+      decoder_fn=decoder.decode,
       parser_fn=parser.parse_fn(params.is_training), **reader_kwargs)
   return reader.read(input_context=input_context)

@@ -81,11 +81,12 @@ import heapq
 import math
 import os
 import re
-import sys
 from typing import (Any, Dict, IO, Iterable, Iterator, List, Mapping,
                     NamedTuple, Optional, Sequence, Set, Tuple, Union)
 
 import numpy as np
+
+from official_projects_const_cl import errors
 
 DEFAULT_IOU_THRESHOLD = 0.5
 # Detection rows kept per keyframe by the official script.
@@ -1037,5 +1038,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   return 0
 
 
+def console_main(argv: Optional[Sequence[str]] = None) -> None:
+  """`main` with exit statuses: a missing / malformed file is exit 2."""
+  errors.run_main(main, argv, user_errors=(ValueError, OSError))
+
+
 if __name__ == '__main__':
-  sys.exit(main())
+  console_main()

@@ -91,6 +91,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from official_projects_const_cl import errors
+
 # Thresholds of the two curves (the toolkit's nbins_iou = 21, nbins_ce = 51).
 IOU_THRESHOLDS = np.linspace(0.0, 1.0, 21)
 CENTER_ERROR_THRESHOLDS = np.arange(0, 51)  # 0, 1, ..., 50 pixels.
@@ -648,5 +650,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
   return output
 
 
+def console_main(argv: Optional[List[str]] = None) -> None:
+  """`main` with exit statuses: a missing / malformed file is exit 2."""
+  errors.run_main(main, argv, user_errors=(ValueError, OSError))
+
+
 if __name__ == '__main__':
-  main()
+  console_main()

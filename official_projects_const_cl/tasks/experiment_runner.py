@@ -1,27 +1,61 @@
-"""Runs a Model Garden experiment and returns its last evaluation logs.
+"""Runs a Model Garden experiment safely and returns its last eval logs.
 
 `official.core.train_lib.run_experiment` returns evaluation logs only for
 `train_and_post_eval`; the driver and the demo need the final kNN top-1 of
 `eval` and `train_and_eval` runs too. An Orbit eval action (called with the
 output of every evaluation) captures them. Model Garden's FLOPs counter cannot
 guess the models' inputs, so it is given a batch-1 signature here.
+
+Before anything runs or is written (`run`):
+
+1. the config is checked (`configs/validation.py`: types, then ranges);
+2. a `model_dir` that holds a checkpoint is resumed only if its
+   `params.yaml` agrees on every key that changes the model or the data
+   shape (`MODEL_KEY_PREFIXES`, `DATA_SHAPE_FIELDS`); otherwise the run
+   refuses to start, listing the differing keys, unless
+   `allow_config_change`. Other differences are logged;
+3. training modes then remove the `ckpt-*_temp` folders that a process
+   killed while writing a checkpoint leaves behind, and write `params.yaml`
+   (atomically).
 """
 
 import os
+import pprint
+import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
 import tensorflow as tf
 import tf_keras
+import yaml
 
 from official.common import distribute_utils
 from official.core import base_task
 from official.core import config_definitions as cfg
+from official.core import exp_factory
 from official.core import task_factory
 from official.core import train_lib
 from official.core import train_utils
+from official.modeling import hyperparams
 from official.modeling import performance
+from official_projects_const_cl import errors
+from official_projects_const_cl.configs import validation
 from official_projects_const_cl.tasks import progress
+
+PARAMS_FILE = 'params.yaml'
+# Keys that change the model's variables or the shapes of its inputs (the
+# models are built from the training data config; validation may use other
+# clip sizes).
+MODEL_KEY_PREFIXES = ('task.model.',)
+DATA_SHAPE_FIELDS = ('feature_shape', 'num_classes', 'num_boxes',
+                     'max_num_boxes')
+DATA_CONFIGS = ('task.train_data.',)
+# What overriding a config with a bad yaml file / string, key or value
+# raises (`hyperparams.override_params_dict`).
+CONFIG_ERRORS = (KeyError, ValueError, TypeError, AttributeError,
+                 yaml.YAMLError, tf.errors.NotFoundError)
+# What tf.train.Checkpoint leaves when killed while writing <prefix>.
+_TEMP_CHECKPOINT = re.compile(r'.+-\d+_temp$')
 
 
 def flops_input_signature(feature_shape: Sequence[int], num_boxes: int
@@ -109,15 +143,214 @@ def run_experiment(distribution_strategy: tf.distribute.Strategy,
   return model, dict(logs)
 
 
+def check_config(params: cfg.ExperimentConfig,
+                 mode: Optional[str] = None) -> None:
+  """`validation.validate_experiment`, raising a UserError naming each key."""
+  with errors.reraise_as_user_error((validation.ConfigError,)):
+    validation.validate_experiment(params, mode)
+
+
+def project_experiments() -> List[str]:
+  """Names of this project's registered experiments, sorted."""
+  # pylint: disable=protected-access
+  return sorted(name for name, fn in exp_factory._REGISTERED_CONFIGS.items()
+                if fn.__module__.startswith('official_projects_const_cl'))
+
+
+def check_experiment_name(name: str) -> None:
+  """Raises a UserError listing the registered experiments for a bad name."""
+  known = exp_factory._REGISTERED_CONFIGS  # pylint: disable=protected-access
+  if name in known:
+    return
+  ours = project_experiments()
+  what = 'missing' if not name else f'unknown: {name!r}'
+  raise errors.UserError(
+      f'--experiment is {what}. Registered ConST-CL experiments:\n  ' +
+      '\n  '.join(ours) +
+      f'\n({len(known) - len(ours)} Model Garden experiments are also '
+      'registered.)')
+
+
+def experiment_config(experiment: str, params_override: str = '',
+                      mode: Optional[str] = None) -> cfg.ExperimentConfig:
+  """A registered experiment with a Model Garden override, checked, locked.
+
+  Args:
+    experiment: a registered experiment name.
+    params_override: yaml string or 'a.b=c,...'.
+    mode: the mode it will run in, for `validation.validate_experiment`.
+
+  Raises:
+    errors.UserError: an unknown experiment, an override with an unknown
+      key or unparsable value, or an invalid config (every key named).
+  """
+  check_experiment_name(experiment)
+  params = exp_factory.get_exp_config(experiment)
+  with errors.reraise_as_user_error(CONFIG_ERRORS,
+                                    'invalid params_override: '):
+    if params_override:
+      params = hyperparams.override_params_dict(params, params_override,
+                                                is_strict=True)
+    params.validate()
+  check_config(params, mode)
+  params.lock()
+  return params
+
+
+def _flatten(value: Any, prefix: str = '') -> Dict[str, Any]:
+  """{'a.b[0].c': leaf} of nested dicts / lists (tuples read as lists)."""
+  if isinstance(value, Mapping):
+    out = {}
+    for key, item in value.items():
+      out.update(_flatten(item, f'{prefix}.{key}' if prefix else str(key)))
+    return out
+  if isinstance(value, (list, tuple)) and any(
+      isinstance(v, (Mapping, list, tuple)) for v in value):
+    out = {}
+    for i, item in enumerate(value):
+      out.update(_flatten(item, f'{prefix}[{i}]'))
+    return out
+  return {prefix: list(value) if isinstance(value, tuple) else value}
+
+
+def is_model_key(key: str) -> bool:
+  """Whether a flat config key changes the model or the data shape."""
+  if key.startswith(MODEL_KEY_PREFIXES):
+    return True
+  return any(key.startswith(d) and key[len(d):].split('[')[0] in
+             DATA_SHAPE_FIELDS for d in DATA_CONFIGS)
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]
+                       ) -> List[Tuple[str, Any, Any]]:
+  """(key, old value, new value) of every differing leaf, sorted by key."""
+  missing = '(absent)'
+  old, new = _flatten(old), _flatten(new)
+  return [(k, old.get(k, missing), new.get(k, missing))
+          for k in sorted(set(old) | set(new))
+          if old.get(k, missing) != new.get(k, missing)]
+
+
+def check_resume(params: cfg.ExperimentConfig, model_dir: str,
+                 allow_config_change: bool = False) -> None:
+  """Refuses to resume a checkpoint whose model differs from `params`'.
+
+  Args:
+    params: the config of this run.
+    model_dir: the run's model_dir.
+    allow_config_change: resume anyway (the differing keys are logged).
+
+  Raises:
+    errors.UserError: `model_dir` has a checkpoint and a params.yaml that
+      differs in a key that changes the model or the data shape; the message
+      lists them.
+  """
+  path = os.path.join(model_dir, PARAMS_FILE)
+  if not (tf.io.gfile.exists(path) and tf.train.latest_checkpoint(model_dir)):
+    return
+  saved = hyperparams.read_yaml_to_params_dict(path).as_dict()
+  changes = config_differences(saved, params.as_dict())
+  model_changes = [c for c in changes if is_model_key(c[0])]
+  if model_changes and not allow_config_change:
+    listing = '\n  '.join(f'{k}: {old!r} (params.yaml) -> {new!r} (this run)'
+                          for k, old, new in model_changes)
+    raise errors.UserError(
+        f'{model_dir} holds a checkpoint of a different model or data shape; '
+        f'{path} differs from this run in:\n  {listing}\nUse a new '
+        '--model_dir, or pass --allow_config_change to resume anyway.')
+  if model_changes:
+    logging.warning('allow_config_change: resuming %s although %d model / '
+                    'data-shape keys changed: %s', model_dir,
+                    len(model_changes), ', '.join(c[0] for c in model_changes))
+  for key, old, new in changes:
+    logging.info('Resuming %s with a changed setting: %s: %r -> %r',
+                 model_dir, key, old, new)
+
+
+def remove_temporary_checkpoints(model_dir: str) -> List[str]:
+  """Deletes `ckpt-N_temp/` folders (in model_dir and one level below).
+
+  A process killed while `tf.train.Checkpoint` writes `ckpt-N` leaves
+  `ckpt-N_temp/`; the checkpoint itself was never completed, so resuming
+  uses the previous one and the folder is garbage.
+
+  Returns:
+    The removed folders.
+  """
+  def subfolders(folder):
+    if not tf.io.gfile.isdir(folder):
+      return []
+    return [os.path.join(folder, name.rstrip('/'))
+            for name in sorted(tf.io.gfile.listdir(folder))
+            if tf.io.gfile.isdir(os.path.join(folder, name))]
+
+  removed = []
+  for folder in subfolders(model_dir):
+    for candidate in [folder] + subfolders(folder):
+      if _TEMP_CHECKPOINT.match(os.path.basename(candidate)):
+        tf.io.gfile.rmtree(candidate)
+        removed.append(candidate)
+        logging.warning('Removed %s: a checkpoint write that did not finish '
+                        '(the process was killed while saving).', candidate)
+  return removed
+
+
+def write_params(params: cfg.ExperimentConfig, model_dir: str) -> str:
+  """Writes `<model_dir>/params.yaml` through a temporary file."""
+  tf.io.gfile.makedirs(model_dir)
+  path = os.path.join(model_dir, PARAMS_FILE)
+  temp = path + '.tmp'
+  hyperparams.save_params_dict_to_yaml(params, temp)
+  tf.io.gfile.rename(temp, path, overwrite=True)
+  logging.info('Saved the experiment configuration to %s', path)
+  return path
+
+
+def prepare_model_dir(params: cfg.ExperimentConfig, mode: str,
+                      model_dir: str,
+                      allow_config_change: bool = False) -> None:
+  """Validates, checks the resume, then cleans and writes (module doc).
+
+  Raises:
+    errors.UserError: an invalid config (every offending key named), or a
+      resume into a checkpoint of a different model; nothing was written.
+  """
+  if not model_dir:
+    raise errors.UserError('model_dir is required (checkpoints, summaries, '
+                           'params.yaml).')
+  check_config(params, mode)
+  check_resume(params, model_dir, allow_config_change)
+  if mode in validation.TRAIN_MODES:
+    remove_temporary_checkpoints(model_dir)
+    write_params(params, model_dir)
+
+
 def run(params: cfg.ExperimentConfig, mode: str, model_dir: str,
+        allow_config_change: bool = False,
         count_flops: Optional[bool] = None) -> Mapping[str, Any]:
   """Runs a resolved experiment config as `train.py` does; returns eval logs.
 
-  Writes `params.yaml` for training modes, sets the mixed-precision policy,
-  builds the strategy of `params.runtime` and the task inside its scope.
+  `prepare_model_dir` first (validation, resume check, clean-up,
+  params.yaml); then sets the mixed-precision policy, builds the strategy of
+  `params.runtime` and the task inside its scope.
+
+  Args:
+    params: the experiment config after every override.
+    mode: a Model Garden mode (train, eval, train_and_eval, ...).
+    model_dir: checkpoints, summaries and params.yaml.
+    allow_config_change: resume a checkpoint even if the model changed.
+    count_flops: log the FLOPs of one clip (None: in training runs that
+      start from scratch).
+
+  Returns:
+    The last evaluation logs ({} if nothing was evaluated).
+
+  Raises:
+    errors.UserError: see `prepare_model_dir`.
   """
-  if 'train' in mode:
-    train_utils.serialize_config(params, model_dir)
+  prepare_model_dir(params, mode, model_dir, allow_config_change)
+  logging.info('Final experiment parameters:\n%s',
+               pprint.pformat(params.as_dict()))
   if params.runtime.mixed_precision_dtype:
     performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
   strategy = distribute_utils.get_distribution_strategy(

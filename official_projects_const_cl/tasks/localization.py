@@ -152,12 +152,15 @@ class LocalizationTask(base_task.Task):
 
   def build_metrics(self, training: bool = True):
     return [tf_keras.metrics.Sum(name, dtype=tf.float32)
-            for name in ('num_boxes', 'dropped_boxes', 'corrupt_frames')]
+            for name in ('num_boxes', 'dropped_boxes', 'corrupt_frames',
+                         'skipped_videos')]
 
   def _update_metrics(self, metrics, inputs):
     values = {'num_boxes': tf.reduce_sum(inputs['boxes_mask']),
               'dropped_boxes': tf.reduce_sum(inputs['num_dropped_boxes']),
-              'corrupt_frames': tf.reduce_sum(inputs['num_corrupt_frames'])}
+              'corrupt_frames': tf.reduce_sum(inputs['num_corrupt_frames']),
+              'skipped_videos': tf.reduce_sum(inputs.get('skipped_videos',
+                                                         0))}
     for m in metrics or []:
       m.update_state(tf.cast(values[m.name], tf.float32))
 

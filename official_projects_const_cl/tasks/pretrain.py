@@ -46,11 +46,7 @@ class ConstClPretrainTask(base_task.Task):
 
   # ------------------------------------------------------------------ model
   def _num_feature_frames(self) -> int:
-    backbone = self.task_config.model.backbone.resnet_3d_y
-    num_frames = self.task_config.train_data.feature_shape[0]
-    stride = (backbone.stem_conv_temporal_stride *
-              backbone.stem_pool_temporal_stride)
-    return max(num_frames // stride, 1)
+    return self.task_config.num_feature_frames()
 
   def build_model(self) -> tf_keras.Model:
     """Builds the two-branch model from `task.model`."""
@@ -166,13 +162,16 @@ class ConstClPretrainTask(base_task.Task):
 
   def build_metrics(self, training: bool = True):
     metrics = [tf_keras.metrics.Mean(k, dtype=tf.float32) for k in _LOSS_KEYS]
-    metrics.append(tf_keras.metrics.Sum('corrupt_frames', dtype=tf.float32))
+    metrics += [tf_keras.metrics.Sum(name, dtype=tf.float32)
+                for name in ('corrupt_frames', 'skipped_videos')]
     return metrics
 
-  def _update_metrics(self, metrics, terms, corrupt, weight=None):
+  def _update_metrics(self, metrics, terms, features, weight=None):
+    counts = {'corrupt_frames': features.get('num_corrupt_frames', 0),
+              'skipped_videos': features.get('skipped_videos', 0)}
     for m in metrics or []:
-      if m.name == 'corrupt_frames':
-        m.update_state(tf.cast(tf.reduce_sum(corrupt), tf.float32))
+      if m.name in counts:
+        m.update_state(tf.cast(tf.reduce_sum(counts[m.name]), tf.float32))
       elif m.name in terms:
         m.update_state(terms[m.name], sample_weight=weight)
 
@@ -190,7 +189,7 @@ class ConstClPretrainTask(base_task.Task):
       # Gradients are summed over replicas by the optimizer.
       scaled_loss = gradient_step.scale_loss(loss, optimizer)
     gradient_step.apply_gradients(tape, scaled_loss, model, optimizer)
-    self._update_metrics(metrics, terms, features.get('num_corrupt_frames', 0))
+    self._update_metrics(metrics, terms, features)
     return {self.loss: loss}
 
   def validation_step(self, inputs, model: tf_keras.Model, metrics=None):
@@ -204,8 +203,7 @@ class ConstClPretrainTask(base_task.Task):
     # the same batch act as negatives. Weights, not masks or conditionals,
     # so every replica runs the same collectives.
     terms = self.compute_losses(outputs, anchor_weights=query_weights)
-    self._update_metrics(metrics, terms,
-                         features.get('num_corrupt_frames', 0),
+    self._update_metrics(metrics, terms, features,
                          tf.reduce_sum(query_weights))
     return {
         'knn_features': outputs['global_features'][:batch],

@@ -86,16 +86,19 @@ class RecognitionTask(base_task.Task):
   def build_metrics(self, training: bool = True):
     metrics = [tf_keras.metrics.Mean(f'top_{k}_accuracy', dtype=tf.float32)
                for k in TOP_K]
-    metrics.append(tf_keras.metrics.Sum('corrupt_frames', dtype=tf.float32))
+    metrics += [tf_keras.metrics.Sum(name, dtype=tf.float32)
+                for name in ('corrupt_frames', 'skipped_videos')]
     if not training:
       metrics.append(tf_keras.metrics.Sum('num_videos', dtype=tf.float32))
     return metrics
 
   def _update_metrics(self, metrics, probabilities: tf.Tensor,
-                      labels: tf.Tensor, corrupt: tf.Tensor):
+                      labels: tf.Tensor, inputs: Mapping[str, tf.Tensor]):
+    counts = {'corrupt_frames': inputs.get('num_corrupt_frames', 0),
+              'skipped_videos': inputs.get('skipped_videos', 0)}
     for m in metrics or []:
-      if m.name == 'corrupt_frames':
-        m.update_state(tf.cast(tf.reduce_sum(corrupt), tf.float32))
+      if m.name in counts:
+        m.update_state(tf.cast(tf.reduce_sum(counts[m.name]), tf.float32))
       elif m.name == 'num_videos':
         m.update_state(tf.cast(tf.shape(labels)[0], tf.float32))
       else:
@@ -114,8 +117,7 @@ class RecognitionTask(base_task.Task):
       loss = self.build_losses(labels, logits, aux_losses=model.losses)
       scaled_loss = gradient_step.scale_loss(loss, optimizer)
     gradient_step.apply_gradients(tape, scaled_loss, model, optimizer)
-    self._update_metrics(metrics, tf.nn.softmax(logits), labels,
-                         inputs.get('num_corrupt_frames', 0))
+    self._update_metrics(metrics, tf.nn.softmax(logits), labels, inputs)
     return {self.loss: loss}
 
   def video_probabilities(self, model: tf_keras.Model,
@@ -134,8 +136,7 @@ class RecognitionTask(base_task.Task):
     probabilities = self.video_probabilities(model, inputs['image'])
     label_prob = tf.gather(probabilities, labels, axis=1, batch_dims=1)
     loss = -tf.reduce_mean(tf.math.log(tf.maximum(label_prob, 1e-12)))
-    self._update_metrics(metrics, probabilities, labels,
-                         inputs.get('num_corrupt_frames', 0))
+    self._update_metrics(metrics, probabilities, labels, inputs)
     return {self.loss: loss}
 
   def inference_step(self, inputs: Any, model: tf_keras.Model) -> tf.Tensor:

@@ -147,6 +147,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from official_projects_const_cl import errors
 from official_projects_const_cl.dataloaders import features
 from official_projects_const_cl.tools import convert_videos
 from official_projects_const_cl.tools import tfrecord_writer
@@ -791,7 +792,7 @@ class _Converter:
     if self.log_every and (self.done % self.log_every == 0
                            or self.done == self.total):
       elapsed = max(time.time() - self.start, 1e-6)
-      logging.info('Converted %d/%d keyframes (%.1f keyframes/s): %d written, '
+      logging.info('Read %d of %d keyframes (%.1f keyframes/s): %d written, '
                    '%d skipped.', self.done, self.total, self.done / elapsed,
                    self.report.keyframes_written,
                    self.done - self.report.keyframes_written)
@@ -1231,7 +1232,11 @@ def convert_ava(annotations: str,
 
 
 def cli(argv: Optional[List[str]] = None) -> AvaConversionReport:
-  """Command line; exits with status 1 when no keyframe could be written."""
+  """Command line; raises SystemExit(1) when no keyframe could be written.
+
+  A missing or malformed input file raises a UserError (exit status 2 from
+  `main`).
+  """
   parser = argparse.ArgumentParser(
       description='Convert AVA v2.2 / AVA-Kinetics keyframe labels and videos '
       'into keyframe TFRecords (one SequenceExample per keyframe).')
@@ -1294,12 +1299,19 @@ def cli(argv: Optional[List[str]] = None) -> AvaConversionReport:
         box_tolerance=args.box_tolerance, seek_gap_s=args.seek_gap_s,
         log_every=args.log_every)
   except (FileNotFoundError, ValueError) as e:
-    sys.exit(f'ERROR: {e}')
+    raise errors.UserError(str(e)) from e
   print(report.summary())
   if report.keyframes_written == 0:
-    sys.exit(1)
+    sys.stderr.write('ERROR: no keyframe was written; the summary above '
+                     'gives the reasons.\n')
+    raise SystemExit(errors.EXIT_FAILURE)
   return report
 
 
+def main(argv: Optional[List[str]] = None) -> None:
+  """Console-script entry point: `cli` with the exit statuses of errors.py."""
+  errors.run_main(cli, argv)
+
+
 if __name__ == '__main__':
-  cli()
+  main()

@@ -36,7 +36,7 @@ for .avi) and frame folders named like the videos are found too.
 
 Listed videos missing from `input_dir`: UCF101 and HMDB51 splits are
 benchmarks, so by default nothing is converted; `<output_prefix>_failures.csv`
-names every missing video and `MissingVideosError` (CLI: exit status 1)
+names every missing video and `MissingVideosError` (CLI: exit status 2)
 gives the count and the first names. `--allow_missing` converts the others
 and reports the missing ones as failures. Kinetics always misses some YouTube
 videos: they are counted, the first 20 logged by name, all written to the
@@ -46,10 +46,15 @@ Output: `<output_prefix>-0000i-of-0000N.tfrecord` (one SequenceExample per
 video: JPEG frames in `image/encoded`, `clip/label/index`, `clip/label/text`,
 `clip/media_id`, `image/timestamp`, ...), `<output_prefix>_label_map.txt`
 (one class name per line, line i = label index i) and, when some videos could
-not be read or are missing, `<output_prefix>_failures.csv` (rows
-`path_or_name,reason`). Unreadable videos (corrupt or empty files, no video
-stream, no decodable frame, a corrupt frame image) are reported by name with
-the reason and counted; the others are written.
+not be read or are missing, `<output_prefix>_failures.csv` (header
+`video,reason`, then one row per failed video). Unreadable videos (corrupt or
+empty files, no video stream, no decodable frame, a corrupt frame image) are
+reported by name with the reason and counted; the others are written. The
+summary counts agree: `Converted 1 of 3 videos ...; 2 failed: ...`.
+
+Exit status (`errors.py`): 0 when at least one video was converted (even
+with failures), 1 when none was, 2 for a user error (bad flag or folder,
+videos listed by a split file missing) with one `ERROR:` line.
 
 CLI: `python -m official_projects_const_cl.tools.convert_videos
   --input_dir=videos/ --output_prefix=/data/clips/train --num_shards=8`;
@@ -75,6 +80,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 from absl import logging
 import numpy as np
 
+from official_projects_const_cl import errors
 from official_projects_const_cl.tools import tfrecord_writer
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.webm', '.mkv', '.mov', '.m4v')
@@ -87,7 +93,7 @@ class VideoReadError(Exception):
   """A video (or one of its frames) cannot be read; the message says why."""
 
 
-class MissingVideosError(ValueError):
+class MissingVideosError(errors.UserError, ValueError):
   """Videos named by a label source's lists are not under the input folder.
 
   Attributes:
@@ -161,9 +167,15 @@ class ConversionReport:
   class_names: List[str] = dataclasses.field(default_factory=list)
   seconds: float = 0.0
 
+  @property
+  def total(self) -> int:
+    """Videos that were to be converted (written + failed)."""
+    return self.written + len(self.failed)
+
   def summary(self) -> str:
-    text = (f'Wrote {self.written} videos to {len(self.output_paths)} shards '
-            f'in {self.seconds:.1f}s; {len(self.failed)} failed')
+    text = (f'Converted {self.written} of {self.total} videos to '
+            f'{len(self.output_paths)} shards in {self.seconds:.1f}s; '
+            f'{len(self.failed)} failed')
     if self.missing:
       text += f' ({len(self.missing)} listed but missing from the input)'
     if self.skipped:
@@ -1055,10 +1067,15 @@ _MAX_LOGGED_MISSING = 20
 _MAX_PRINTED_FAILURES = 100
 
 
+FAILURES_HEADER = ('video', 'reason')
+
+
 def _write_failures(path: str, failed: List[Tuple[str, str]]):
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, 'w', newline='') as f:
-    csv.writer(f).writerows(failed)
+    writer = csv.writer(f)
+    writer.writerow(FAILURES_HEADER)
+    writer.writerows(failed)
 
 
 def convert(input_dir: str,
@@ -1174,8 +1191,9 @@ def convert(input_dir: str,
         written += 1
       if log_every and (n % log_every == 0 or n == total):
         elapsed = max(time.time() - start, 1e-6)
-        logging.info('Converted %d/%d videos (%.1f videos/s), %d failed.', n,
-                     total, n / elapsed, len(failed))
+        logging.info('Read %d of %d videos (%.1f videos/s): %d converted, '
+                     '%d failed.', n, total, n / elapsed, written,
+                     n - written)
 
   if failed:
     _write_failures(failures_csv, failed)
@@ -1254,10 +1272,11 @@ def make_label_source(labels_csv: Optional[str] = None,
 
 
 def cli(argv: Optional[List[str]] = None) -> ConversionReport:
-  """Command line; exits with status 1 when no video could be written.
+  """Command line; raises SystemExit(1) when no video could be written.
 
-  Also exits with status 1, converting nothing, when videos listed by UCF101
-  or HMDB51 split files are missing and --allow_missing is not given.
+  Raises `MissingVideosError` (a UserError), converting nothing, when videos
+  listed by UCF101 or HMDB51 split files are missing and --allow_missing is
+  not given, and a UserError for a missing input folder or labels file.
   """
   parser = argparse.ArgumentParser(
       description='Convert videos or frame folders into clip TFRecords.')
@@ -1309,15 +1328,13 @@ def cli(argv: Optional[List[str]] = None) -> ConversionReport:
   except (ValueError, FileNotFoundError) as e:
     parser.error(str(e))
   logging.set_verbosity(logging.INFO)
-  try:
+  with errors.reraise_as_user_error((ValueError, FileNotFoundError)):
     report = convert(
         args.input_dir, args.output_prefix, labels_csv=args.labels_csv,
         num_shards=args.num_shards, num_frames=args.num_frames, fps=args.fps,
         short_side=args.short_side, jpeg_quality=args.jpeg_quality,
         frame_folder_rate=args.frame_folder_rate, label_source=label_source,
         log_every=args.log_every)
-  except MissingVideosError as e:
-    sys.exit(f'ERROR: {e}')
   print(report.summary())
   for path, reason in report.failed[:_MAX_PRINTED_FAILURES]:
     print(f'FAILED {path}: {reason}')
@@ -1325,9 +1342,17 @@ def cli(argv: Optional[List[str]] = None) -> ConversionReport:
     print(f'... {len(report.failed) - _MAX_PRINTED_FAILURES} more failures '
           f'in {args.output_prefix}_failures.csv.')
   if report.written == 0:
-    sys.exit(1)
+    sys.stderr.write(f'ERROR: no video was converted ({len(report.failed)} '
+                     f'failed; {args.output_prefix}_failures.csv lists '
+                     'them).\n')
+    raise SystemExit(errors.EXIT_FAILURE)
   return report
 
 
+def main(argv: Optional[List[str]] = None) -> None:
+  """Console-script entry point: `cli` with the exit statuses of errors.py."""
+  errors.run_main(cli, argv)
+
+
 if __name__ == '__main__':
-  cli()
+  main()

@@ -35,6 +35,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 from absl import logging
 import numpy as np
 
+from official_projects_const_cl import errors
 from official_projects_const_cl.tools import convert_ava
 from official_projects_const_cl.tools import demo_world
 from official_projects_const_cl.tools import tfrecord_writer
@@ -634,5 +635,14 @@ def cli(argv: Optional[List[str]] = None) -> Dict[str, object]:
   return paths
 
 
+def main(argv: Optional[List[str]] = None) -> None:
+  """Console-script entry point: `cli` with the exit statuses of errors.py.
+
+  Bad sizes or an output folder that is not a demo dataset are user errors
+  (exit status 2, one message).
+  """
+  errors.run_main(cli, argv, user_errors=(ValueError,))
+
+
 if __name__ == '__main__':
-  cli()
+  main()

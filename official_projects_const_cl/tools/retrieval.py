@@ -13,7 +13,8 @@ center crop, at the validation resolution) of the globally pooled res5
 features (the pretrained `res5_g` of ConST-CL, the res5 of CVRL); neighbours
 by cosine similarity; R@1/5/10/20 as in VCLR Table 4
 (`evaluation/retrieval.py`). Results are printed and written as JSON.
-Runs on one device (the default strategy).
+Runs on one device (the default strategy). Exit status: 0, or 2 with one
+`ERROR:` line for a bad flag, config or record (`errors.py`).
 """
 
 import json
@@ -21,18 +22,17 @@ import os
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
 from official.core import config_definitions as cfg
-from official.core import exp_factory
-from official.modeling import hyperparams
+from official_projects_const_cl import errors
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
 from official_projects_const_cl.dataloaders import recognition_input
 from official_projects_const_cl.evaluation import retrieval
+from official_projects_const_cl.tasks import experiment_runner
 from official_projects_const_cl.tasks import recognition
 from official_projects_const_cl.tools import demo_data
 
@@ -131,12 +131,8 @@ def define_flags():
 
 
 def main(_):
-  params = exp_factory.get_exp_config(FLAGS.experiment)
-  if FLAGS.params_override:
-    params = hyperparams.override_params_dict(
-        params, FLAGS.params_override, is_strict=True)
-  params.validate()
-  params.lock()
+  params = experiment_runner.experiment_config(
+      FLAGS.experiment, FLAGS.params_override, mode='eval')
   results = run_retrieval(params, FLAGS.init_checkpoint)
   output = FLAGS.output_json
   if not output and FLAGS.init_checkpoint:
@@ -152,4 +148,4 @@ def main(_):
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  errors.run_app(main)

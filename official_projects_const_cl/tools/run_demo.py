@@ -22,6 +22,8 @@
    `<model_dir>/demo_results.json`.
 
 Re-running with the same --model_dir resumes every run from its checkpoint.
+Exit status: 0, or 2 with one `ERROR:` line for a bad flag, config or
+record, 1 for any other failure (`errors.py`).
 """
 
 import json
@@ -29,13 +31,12 @@ import os
 import time
 from typing import Any, Dict, Optional
 
-from absl import app
 from absl import flags
 from absl import logging
 import tensorflow as tf
 
 from official.core import exp_factory
-from official.modeling import hyperparams
+from official_projects_const_cl import errors
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
 from official_projects_const_cl.tasks import experiment_runner
 from official_projects_const_cl.tools import retrieval
@@ -44,15 +45,17 @@ FLAGS = flags.FLAGS
 
 
 def run_mode(experiment: str, model_dir: str, mode: str,
-             params_override: str = '') -> Dict[str, Any]:
-  """Runs one Model Garden mode and returns its final eval logs."""
-  params = exp_factory.get_exp_config(experiment)
-  if params_override:
-    params = hyperparams.override_params_dict(params, params_override,
-                                              is_strict=True)
-  params.validate()
-  params.lock()
-  eval_logs = experiment_runner.run(params, mode, model_dir)
+             params_override: str = '',
+             allow_config_change: bool = False) -> Dict[str, Any]:
+  """Runs one Model Garden mode and returns its final eval logs.
+
+  The config is checked and the model_dir prepared as by `train.py`
+  (`experiment_runner.run`).
+  """
+  params = experiment_runner.experiment_config(experiment, params_override,
+                                               mode)
+  eval_logs = experiment_runner.run(params, mode, model_dir,
+                                    allow_config_change=allow_config_change)
   return {k: float(v) for k, v in (eval_logs or {}).items()
           if tf.rank(v) == 0}
 
@@ -94,11 +97,8 @@ def run_downstream(pretrain_experiment: str, pretrain_dir: str,
       results[experiment][init] = run_mode(
           experiment, os.path.join(model_dir, f'{experiment}_{init}'),
           'train_and_eval', _join(params_override, layout, init_override))
-  params = exp_factory.get_exp_config(RECOGNITION_EXPERIMENTS[0])
-  params = hyperparams.override_params_dict(
-      params, _join(params_override, layout), is_strict=True)
-  params.validate()
-  params.lock()
+  params = experiment_runner.experiment_config(
+      RECOGNITION_EXPERIMENTS[0], _join(params_override, layout), 'eval')
   results['retrieval'] = {
       init: retrieval.run_retrieval(
           params, pretrain_dir if init == 'pretrained' else None)
@@ -273,4 +273,4 @@ def main(_):
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  errors.run_app(main)
