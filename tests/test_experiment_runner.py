@@ -52,7 +52,7 @@ def test_a_changed_model_is_refused_with_the_keys(trained_dir):
         f'{trained_dir} holds a checkpoint of a different model or data '
         f'shape; {params_yaml} differs from this run in:\n'
         '  task.model.context_length: 3 (params.yaml) -> 1 (this run)\n'
-        '  task.train_data.feature_shape: [8, 64, 64, 3] (params.yaml) -> '
+        '  task.train_data.feature_shape: [8, 56, 56, 3] (params.yaml) -> '
         '[8, 32, 32, 3] (this run)\n'
         'Use a new --model_dir, or pass --allow_config_change to resume '
         'anyway.')
