@@ -10,7 +10,7 @@ import tf_keras
 from official.core import train_utils
 from official.vision.modeling import factory_3d
 from official_projects_const_cl.modeling import const_cl_model
-from official_projects_const_cl.modeling import roi_align
+from official_projects_const_cl.ops import roi_align
 from official_projects_const_cl.modeling.backbones import resnet_3d_y
 from official_projects_const_cl.modeling.heads import instance_reconstructor
 from official_projects_const_cl.modeling.heads import mlp

@@ -1,4 +1,4 @@
-"""Tests of the OTB one-pass evaluation (evaluation/otb.py).
+"""Tests of the OTB one-pass evaluation (evaluation/otb*.py, dataloaders/tracking_datasets.py).
 
 Three kinds: hand-computed worked examples (no toolkit needed), agreement
 with the GOT-10k toolkit (got10k==0.1.3; skipped when it is not installed)
@@ -13,7 +13,10 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from official_projects_const_cl.dataloaders import tracking_datasets
 from official_projects_const_cl.evaluation import otb
+from official_projects_const_cl.evaluation import otb_metrics
+from official_projects_const_cl.evaluation import otb_plots
 from official_projects_const_cl.tools import demo_data
 from official_projects_const_cl.tools import demo_world
 
@@ -33,7 +36,7 @@ def _toolkit_experiment():
 def test_box_centers_use_w_minus_1_over_2():
   # A box at x = 0 that is 10 px wide covers pixels 0..9: center 4.5.
   np.testing.assert_array_equal(
-      otb.box_centers([[0, 0, 10, 10], [1, 1, 1, 1], [5, 2, 4, 7]]),
+      otb_metrics.box_centers([[0, 0, 10, 10], [1, 1, 1, 1], [5, 2, 4, 7]]),
       [[4.5, 4.5], [1.0, 1.0], [6.5, 5.0]])
 
 
@@ -45,13 +48,13 @@ def test_center_errors_and_iou_by_hand():
                               # (14.5, 14.5) vs (19.5, 19.5): error 5*sqrt2;
                               # IoU 100/400.
           [40, 10, 20, 20]]   # Touching edges: IoU 0; error 30.
-  np.testing.assert_allclose(otb.center_errors(pred, gt),
+  np.testing.assert_allclose(otb_metrics.center_errors(pred, gt),
                              [10, 20, 5 * np.sqrt(2), 30], atol=1e-12)
   # Areas are w * h (no +1 pixel term): a +1 convention would give
   # 11*21/(2*441-231), 5*5/(2*441-25), 121/441 and 0.
-  np.testing.assert_allclose(otb.iou(pred, gt),
+  np.testing.assert_allclose(otb_metrics.iou(pred, gt),
                              [1 / 3, 8 * 4 / 768, 0.25, 0.0], atol=1e-12)
-  assert otb.center_errors(pred, gt)[1] == 20.0  # An exact tie below.
+  assert otb_metrics.center_errors(pred, gt)[1] == 20.0  # An exact tie below.
 
 
 def test_worked_example_three_frames():
@@ -76,11 +79,11 @@ def test_worked_example_three_frames():
   gt = np.array([[5, 5, 10, 10], [10, 10, 20, 20], [0, 0, 10, 10]], float)
   pred = np.array([[300, 300, 5, 5], [20, 10, 20, 20], [30, 40, 10, 10]],
                   float)
-  ious, errors = otb.frame_metrics(pred, gt)
+  ious, errors = otb_metrics.frame_metrics(pred, gt)
   np.testing.assert_allclose(ious, [1, 1 / 3, 0], atol=1e-12)
   np.testing.assert_allclose(errors, [0, 10, 50], atol=1e-12)
 
-  result = otb.evaluate_sequences({'seq': (pred, gt)})
+  result = otb_metrics.evaluate_sequences({'seq': (pred, gt)})
   expected_prec = np.array([1 / 3] * 10 + [2 / 3] * 40 + [1.0])
   expected_succ = np.array([2 / 3] * 7 + [1 / 3] * 13 + [0.0])
   np.testing.assert_allclose(result['precision_curve'], expected_prec,
@@ -99,16 +102,16 @@ def test_worked_example_three_frames():
   # The input was not modified by the first-frame replacement.
   assert pred[0, 0] == 300
   # Without OPE initialisation (not the toolkit's protocol), frame 1 fails.
-  raw = otb.evaluate_sequences({'seq': (pred, gt)}, init_with_gt=False)
+  raw = otb_metrics.evaluate_sequences({'seq': (pred, gt)}, init_with_gt=False)
   assert raw['precision_score'] == pytest.approx(1 / 3, abs=1e-12)
 
 
 def test_precision_counts_ties_and_success_is_strict():
   # Error exactly 20 passes 20 px; IoU exactly 0 fails threshold 0.
   np.testing.assert_array_equal(
-      otb.precision_curve([20.0, 21.0], [19, 20, 21]), [0.0, 0.5, 1.0])
+      otb_metrics.precision_curve([20.0, 21.0], [19, 20, 21]), [0.0, 0.5, 1.0])
   np.testing.assert_array_equal(
-      otb.success_curve([0.0, 0.5, 1.0], [0.0, 0.5, 1.0]), [2 / 3, 1 / 3, 0])
+      otb_metrics.success_curve([0.0, 0.5, 1.0], [0.0, 0.5, 1.0]), [2 / 3, 1 / 3, 0])
 
 
 def test_scores_read_20px_and_iou_half():
@@ -121,7 +124,7 @@ def test_scores_read_20px_and_iou_half():
   # success(0.5) = 3/3, success(0.55) = 2/3: success_rate is read at 0.5.
   gt = [[0, 0, 200, 200], [0, 0, 200, 200], [0, 0, 100, 100]]
   pred = [[0, 0, 200, 200], [12, 16, 200, 200], [0, 0, 100, 52]]
-  result = otb.evaluate_sequences({'s': (pred, gt)})
+  result = otb_metrics.evaluate_sequences({'s': (pred, gt)})
   assert result['precision_curve'][19:22] == pytest.approx([1 / 3, 2 / 3,
                                                             2 / 3])
   assert result['precision_score'] == pytest.approx(2 / 3)
@@ -133,7 +136,7 @@ def test_speed_like_the_toolkit():
   # Per sequence mean(1 / t) over t > 0; overall mean over the sequences
   # that have a speed; -1 where none.
   box = [[0, 0, 5, 5]] * 3
-  result = otb.evaluate_sequences(
+  result = otb_metrics.evaluate_sequences(
       {'a': (box, box), 'b': (box, box), 'c': (box, box)},
       times={'a': [0, 0.1, 0.05], 'b': [0.25, 0.5, 0.25]})
   assert result['per_sequence']['a']['speed_fps'] == pytest.approx(15)
@@ -151,7 +154,7 @@ def test_curves_are_averaged_per_sequence():
   box = [0, 0, 20, 20]
   near = [1, 0, 20, 20]
   far = [100, 100, 20, 20]
-  result = otb.evaluate_sequences({
+  result = otb_metrics.evaluate_sequences({
       'a': ([box, far], [box, box]),
       'b': ([box, near, near, near], [box] * 4)})
   assert result['precision_score'] == pytest.approx(0.75, abs=1e-12)
@@ -172,10 +175,10 @@ def test_invalid_ground_truth_frames_count_as_failures():
   gt = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [np.nan] * 4, [5, 5, 0, 8]])
   pred = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10],
                    [5, 5, 0, 8]])
-  ious, errors = otb.frame_metrics(pred, gt)
+  ious, errors = otb_metrics.frame_metrics(pred, gt)
   assert np.isnan(ious[2]) and np.isnan(errors[2])
   assert ious[3] == 0.0 and errors[3] == 0.0
-  result = otb.evaluate_sequences({'s': (pred, gt)})
+  result = otb_metrics.evaluate_sequences({'s': (pred, gt)})
   assert result['precision_score'] == pytest.approx(3 / 4)
   assert result['success_rate'] == pytest.approx(2 / 4)
   # Success: frames 1, 2 pass every threshold but 1 -> 20 * 2/4 / 21.
@@ -184,7 +187,7 @@ def test_invalid_ground_truth_frames_count_as_failures():
 
 def test_perfect_tracker_scores_20_over_21():
   gt = np.array([[3, 4, 30, 40], [5, 6, 31, 41], [7, 8, 29, 39]], float)
-  result = otb.evaluate_sequences({'s': (gt, gt)})
+  result = otb_metrics.evaluate_sequences({'s': (gt, gt)})
   assert result['success_score'] == pytest.approx(20 / 21, abs=1e-12)
   assert result['precision_score'] == 1.0 and result['success_rate'] == 1.0
 
@@ -193,21 +196,21 @@ def test_single_frame_sequence():
   # Only the initialisation frame: it is the ground truth, so it succeeds.
   # (The toolkit itself cannot read a 1-line result file: np.loadtxt gives
   # a 1-D array.)
-  result = otb.evaluate_sequences({'s': ([0, 0, 1, 1], [[4, 5, 6, 7]])})
+  result = otb_metrics.evaluate_sequences({'s': ([0, 0, 1, 1], [[4, 5, 6, 7]])})
   assert result['precision_score'] == 1.0
   assert result['success_score'] == pytest.approx(20 / 21)
-  assert otb.parse_boxes('1,2,3,4').shape == (1, 4)
+  assert tracking_datasets.parse_boxes('1,2,3,4').shape == (1, 4)
 
 
 def test_errors():
   with pytest.raises(ValueError, match='differ in number'):
-    otb.iou(np.zeros([3, 4]), np.zeros([2, 4]))
+    otb_metrics.iou(np.zeros([3, 4]), np.zeros([2, 4]))
   with pytest.raises(ValueError, match=r'\[N, 4\]'):
-    otb.as_boxes(np.zeros([3, 5]))
+    otb_metrics.as_boxes(np.zeros([3, 5]))
   with pytest.raises(ValueError, match='No sequences'):
-    otb.evaluate_sequences({})
+    otb_metrics.evaluate_sequences({})
   with pytest.raises(ValueError, match='at least one frame'):
-    otb.evaluate_sequences({'s': (np.zeros([0, 4]), np.zeros([0, 4]))})
+    otb_metrics.evaluate_sequences({'s': (np.zeros([0, 4]), np.zeros([0, 4]))})
 
 
 # ----------------------------------------------------------------------------
@@ -250,10 +253,10 @@ def _synthetic_sequences(seed):
 def test_frame_metrics_match_toolkit():
   metrics = _toolkit_metrics()
   for pred, gt in _synthetic_sequences(0).values():
-    np.testing.assert_allclose(otb.iou(pred, gt),
+    np.testing.assert_allclose(otb_metrics.iou(pred, gt),
                                metrics.rect_iou(pred.copy(), gt.copy()),
                                rtol=0, atol=1e-12, equal_nan=True)
-    np.testing.assert_allclose(otb.center_errors(pred, gt),
+    np.testing.assert_allclose(otb_metrics.center_errors(pred, gt),
                                metrics.center_error(pred, gt),
                                rtol=0, atol=1e-12, equal_nan=True)
 
@@ -402,38 +405,38 @@ def _fake_otb_root(tmp_path):
 
 def test_otb_reader_layout_and_quirks(tmp_path):
   root, gt = _fake_otb_root(tmp_path)
-  names = otb.list_otb_sequences(str(root))
+  names = tracking_datasets.list_otb_sequences(str(root))
   assert names == ['Basketball', 'BlurCar1', 'Board', 'David', 'Freeman4',
                    'Human4', 'Jogging.1', 'Jogging.2', 'Skating2.1',
                    'Skating2.2', 'Tiger1']
-  assert otb.list_otb_sequences(str(root), ['Jogging', 'David']) == [
+  assert tracking_datasets.list_otb_sequences(str(root), ['Jogging', 'David']) == [
       'David', 'Jogging.1', 'Jogging.2']
   for name in names:
-    seq = otb.read_otb_sequence(str(root), name)
+    seq = tracking_datasets.read_otb_sequence(str(root), name)
     np.testing.assert_array_equal(seq.boxes, gt[name])
     assert len(seq.img_files) == len(gt[name])
-  david = otb.read_otb_sequence(str(root), 'David')
+  david = tracking_datasets.read_otb_sequence(str(root), 'David')
   assert os.path.basename(david.img_files[0]) == '0300.jpg'
   assert os.path.basename(david.img_files[-1]) == '0770.jpg'
-  freeman4 = otb.read_otb_sequence(str(root), 'Freeman4')
+  freeman4 = tracking_datasets.read_otb_sequence(str(root), 'Freeman4')
   assert os.path.basename(freeman4.img_files[-1]) == '0283.jpg'
   assert os.path.basename(
-      otb.read_otb_sequence(str(root), 'BlurCar1').img_files[0]) == '0247.jpg'
-  jog2 = otb.read_otb_sequence(str(root), 'Jogging.2')
+      tracking_datasets.read_otb_sequence(str(root), 'BlurCar1').img_files[0]) == '0247.jpg'
+  jog2 = tracking_datasets.read_otb_sequence(str(root), 'Jogging.2')
   assert os.path.dirname(os.path.dirname(jog2.img_files[0])).endswith(
       'Jogging')
   with pytest.raises(KeyError, match='Jogging.1'):
-    otb.read_otb_sequence(str(root), 'Jogging')
+    tracking_datasets.read_otb_sequence(str(root), 'Jogging')
 
 
 def test_parse_boxes_delimiters():
   text = '1,2,3,4\n5\t6\t7\t8\n\n9 10  11 12\n13, 14,\t15 16\nNaN,NaN,NaN,NaN\n'
-  boxes = otb.parse_boxes(text)
+  boxes = tracking_datasets.parse_boxes(text)
   np.testing.assert_array_equal(boxes[:4], np.arange(1, 17).reshape(4, 4))
   assert np.isnan(boxes[4]).all()
-  assert otb.parse_boxes('').shape == (0, 4)
+  assert tracking_datasets.parse_boxes('').shape == (0, 4)
   with pytest.raises(ValueError, match='Line 2'):
-    otb.parse_boxes('1,2,3,4\n1,2,3\n')
+    tracking_datasets.parse_boxes('1,2,3,4\n1,2,3\n')
 
 
 def test_otb_reader_and_cli_match_toolkit_end_to_end(tmp_path, capsys):
@@ -441,10 +444,10 @@ def test_otb_reader_and_cli_match_toolkit_end_to_end(tmp_path, capsys):
   from got10k.datasets.otb import OTB  # pylint: disable=g-import-not-at-top
   root, gt = _fake_otb_root(tmp_path)
   dataset = OTB(str(root), version=2015, download=False)
-  assert dataset.seq_names == otb.list_otb_sequences(str(root))
+  assert dataset.seq_names == tracking_datasets.list_otb_sequences(str(root))
   for s, name in enumerate(dataset.seq_names):
     img_files, anno = dataset[s]
-    seq = otb.read_otb_sequence(str(root), name)
+    seq = tracking_datasets.read_otb_sequence(str(root), name)
     assert seq.img_files == img_files
     np.testing.assert_array_equal(seq.boxes, anno)
 
@@ -509,17 +512,17 @@ def _is_png(path):
 
 def test_plot_curves_writes_valid_pngs(tmp_path):
   sequences = _synthetic_sequences(0)
-  good = otb.evaluate_sequences(sequences)
-  perfect = otb.evaluate_sequences({n: (gt, gt)
+  good = otb_metrics.evaluate_sequences(sequences)
+  perfect = otb_metrics.evaluate_sequences({n: (gt, gt)
                                     for n, (_, gt) in sequences.items()})
-  paths = otb.plot_curves({'Ours': good, 'Oracle': perfect},
+  paths = otb_plots.plot_curves({'Ours': good, 'Oracle': perfect},
                           str(tmp_path / 'plots'), dpi=80)
   assert [os.path.basename(p) for p in paths] == ['success_plots.png',
                                                   'precision_plots.png']
   for path in paths:
     assert _is_png(path)
   with pytest.raises(ValueError):
-    otb.plot_curves({}, str(tmp_path / 'none'))
+    otb_plots.plot_curves({}, str(tmp_path / 'none'))
 
 
 # ----------------------------------------------------------------------------
@@ -535,9 +538,9 @@ def test_reads_demo_world_otb_output_and_scores_it(tmp_path, capsys):
   videos = _demo_videos(2)
   root = tmp_path / 'otb_val'
   names = demo_data.write_tracking_sequences(videos, str(root), layout='otb')
-  assert otb.list_otb_sequences(str(root)) == names
+  assert tracking_datasets.list_otb_sequences(str(root)) == names
   for name, (_, video) in zip(names, videos):
-    seq = otb.read_otb_sequence(str(root), name)
+    seq = tracking_datasets.read_otb_sequence(str(root), name)
     assert len(seq.img_files) == 6 == len(seq.boxes)
     with Image.open(seq.img_files[0]) as image:
       assert image.size == (48, 40)
@@ -552,7 +555,7 @@ def test_reads_demo_world_otb_output_and_scores_it(tmp_path, capsys):
   results.mkdir(parents=True)
   for name in names:
     np.savetxt(results / f'{name}.txt',
-               otb.read_otb_sequence(str(root), name).boxes, delimiter=',')
+               tracking_datasets.read_otb_sequence(str(root), name).boxes, delimiter=',')
   capsys.readouterr()
   out = otb.main(['--root', str(root), '--results', str(results)])
   summary = out['trackers']['Oracle']
@@ -568,10 +571,10 @@ def test_got10k_reader_matches_toolkit_on_demo_output(tmp_path):
   root = tmp_path / 'GOT-10k'
   names = demo_data.write_tracking_sequences(
       videos, str(root / 'train'), layout='got10k', objects='all')
-  assert otb.list_got10k_sequences(str(root), 'train') == names
+  assert tracking_datasets.list_got10k_sequences(str(root), 'train') == names
   # Without subset, root is the subset folder itself (demo_data's layout).
-  assert otb.list_got10k_sequences(str(root / 'train')) == names
-  seq = otb.read_got10k_sequence(str(root / 'train'), names[0])
+  assert tracking_datasets.list_got10k_sequences(str(root / 'train')) == names
+  seq = tracking_datasets.read_got10k_sequence(str(root / 'train'), names[0])
   assert len(seq.img_files) == 6 and seq.boxes.shape == (6, 4)
   vis = videos[0][1].visibility[:, 0]
   np.testing.assert_array_equal(seq.absence, (vis <= 0).astype(float))
@@ -591,7 +594,7 @@ def test_got10k_reader_matches_toolkit_on_demo_output(tmp_path):
                                    return_meta=True)
   assert dataset.seq_names == names
   img_files, anno, meta = dataset[names[0]]
-  ours = otb.read_got10k_sequence(str(root), names[0], subset='train')
+  ours = tracking_datasets.read_got10k_sequence(str(root), names[0], subset='train')
   assert ours.img_files == img_files
   np.testing.assert_array_equal(ours.boxes, anno)
   for key in ('absence', 'cover', 'cut_by_image'):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from official_projects_const_cl.modeling import roi_align
+from official_projects_const_cl.ops import roi_align
 
 
 def _reference(features, boxes, crop, ratio):

@@ -1,4 +1,7 @@
-"""Tests of the SiamFC parts (modeling/siamfc.py): values, not only shapes.
+"""Tests of the SiamFC parts: values, not only shapes.
+
+configs/siamfc.py, ops/box_ops.py, ops/siamfc_crops.py,
+modeling/heads/siamfc_head.py, losses/siamfc_loss.py, modeling/siamfc_tracker.py.
 
 Crop geometry by hand and on images whose pixels encode their coordinates,
 mean padding, the TF / numpy crops against each other and against a
@@ -16,7 +19,12 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from official_projects_const_cl.modeling import siamfc
+from official_projects_const_cl.configs import siamfc as siamfc_cfg
+from official_projects_const_cl.losses import siamfc_loss
+from official_projects_const_cl.modeling import siamfc_tracker
+from official_projects_const_cl.modeling.heads import siamfc_head
+from official_projects_const_cl.ops import box_ops
+from official_projects_const_cl.ops import siamfc_crops
 
 LOG2, LOG3 = np.log(2.0), np.log(3.0)
 
@@ -26,7 +34,7 @@ LOG2, LOG3 = np.log(2.0), np.log(3.0)
 
 
 def test_config_defaults_are_siamfc_3s():
-  cfg = siamfc.SiamFCConfig()
+  cfg = siamfc_cfg.SiamFCConfig()
   assert (cfg.exemplar_size, cfg.instance_size, cfg.context_amount) == (
       127, 255, 0.5)
   assert (cfg.response_size, cfg.total_stride, cfg.out_scale) == (17, 8, 1e-3)
@@ -54,31 +62,31 @@ def test_config_defaults_are_siamfc_3s():
 
 def test_box_center_convention_w_minus_1_over_2():
   # A box at x = 0, 10 px wide, covers pixels 0..9: center 4.5.
-  center, size = siamfc.box_to_center_size([0, 0, 10, 10])
+  center, size = box_ops.box_to_center_size([0, 0, 10, 10])
   np.testing.assert_array_equal(center, [4.5, 4.5])
   np.testing.assert_array_equal(size, [10, 10])
   # (x, y, w, h) = (5, 2, 4, 7): cx = 5 + 3/2 = 6.5, cy = 2 + 6/2 = 5.
-  center, size = siamfc.box_to_center_size([5, 2, 4, 7])
+  center, size = box_ops.box_to_center_size([5, 2, 4, 7])
   np.testing.assert_array_equal(center, [5.0, 6.5])
   np.testing.assert_array_equal(size, [7, 4])
-  np.testing.assert_array_equal(siamfc.center_size_to_box(center, size),
+  np.testing.assert_array_equal(box_ops.center_size_to_box(center, size),
                                 [5, 2, 4, 7])
 
 
 def test_exemplar_and_search_crop_sizes_by_hand():
   # w = 40, h = 20: p = 0.5 * 60 = 30, s_z = sqrt(70 * 50) = sqrt(3500)
   # = 59.1608; s_x = s_z * 255 / 127 = 118.7874.
-  s_z = siamfc.exemplar_crop_size([40.0, 20.0], 0.5)
+  s_z = siamfc_crops.exemplar_crop_size([40.0, 20.0], 0.5)
   np.testing.assert_allclose(s_z, 59.16079783, rtol=1e-9)
-  np.testing.assert_allclose(siamfc.search_crop_size(s_z, 127, 255),
+  np.testing.assert_allclose(siamfc_crops.search_crop_size(s_z, 127, 255),
                              118.78742872, rtol=1e-9)
   # A 24 x 24 square: p = 24, s_z = 48 exactly, s_x = 96.378.
-  np.testing.assert_allclose(siamfc.exemplar_crop_size([24, 24]), 48.0)
-  np.testing.assert_allclose(siamfc.search_crop_size(48.0), 96.37795276)
+  np.testing.assert_allclose(siamfc_crops.exemplar_crop_size([24, 24]), 48.0)
+  np.testing.assert_allclose(siamfc_crops.search_crop_size(48.0), 96.37795276)
   # No context: the geometric mean sqrt(w h).
-  np.testing.assert_allclose(siamfc.exemplar_crop_size([40, 10], 0.0), 20.0)
+  np.testing.assert_allclose(siamfc_crops.exemplar_crop_size([40, 10], 0.0), 20.0)
   # TF tensors (batched, for tf.data) give the same numbers.
-  tf_sz = siamfc.exemplar_crop_size(tf.constant([[40.0, 20.0], [24, 24]]))
+  tf_sz = siamfc_crops.exemplar_crop_size(tf.constant([[40.0, 20.0], [24, 24]]))
   np.testing.assert_allclose(tf_sz.numpy(), [59.16079783, 48.0], rtol=1e-6)
 
 
@@ -89,8 +97,8 @@ def _coordinate_image(height, width):
 
 
 def _both_crops(*args, **kwargs):
-  return (siamfc.crop_and_resize(*args, **kwargs).numpy(),
-          siamfc.crop_and_resize_np(*args, **kwargs))
+  return (siamfc_crops.crop_and_resize(*args, **kwargs).numpy(),
+          siamfc_crops.crop_and_resize_np(*args, **kwargs))
 
 
 def test_crop_samples_at_half_pixel_positions():
@@ -114,7 +122,7 @@ def test_crop_of_a_box_returns_its_pixels():
   image = rng.uniform(0, 255, (30, 40, 3)).astype(np.float32)
   # Box (x, y, w, h) = (9, 5, 4, 4) covers rows 5..8, columns 9..12; center
   # (6.5, 10.5); a side-4 crop to 4 x 4 is exactly those pixels.
-  center, _ = siamfc.box_to_center_size([9, 5, 4, 4])
+  center, _ = box_ops.box_to_center_size([9, 5, 4, 4])
   for crop in _both_crops(image, center, 4.0, 4):
     np.testing.assert_allclose(crop, image[5:9, 9:13], atol=1e-3)
   # Odd side around an integer center: rows 10..14, columns 18..22.
@@ -181,13 +189,13 @@ def test_tf_crop_in_a_graph_with_a_scale_pyramid():
       tf.TensorSpec([2], tf.float32),
       tf.TensorSpec([None], tf.float32)])
   def crop(frame, center, sizes):
-    return siamfc.crop_and_resize(frame, center, sizes, 15)
+    return siamfc_crops.crop_and_resize(frame, center, sizes, 15)
 
   sizes = np.array([20.0, 30.0, 45.5], np.float32)
   out = crop(image, tf.constant([12.25, 40.0]), sizes).numpy()
   assert out.shape == (3, 15, 15, 3)
   np.testing.assert_allclose(
-      out, siamfc.crop_and_resize_np(image, (12.25, 40.0), sizes, 15),
+      out, siamfc_crops.crop_and_resize_np(image, (12.25, 40.0), sizes, 15),
       atol=2e-3)
   np.testing.assert_allclose(
       out[1], _pad_then_sample(image.astype(np.float32), (12.25, 40.0), 30.0,
@@ -213,19 +221,19 @@ def test_cross_correlation_matches_a_loop():
   rng = np.random.default_rng(3)
   z = rng.normal(size=(3, 3, 4, 5)).astype(np.float32)
   x = rng.normal(size=(3, 8, 10, 5)).astype(np.float32)
-  out = siamfc.cross_correlation(z, x).numpy()
+  out = siamfc_head.cross_correlation(z, x).numpy()
   assert out.shape == (3, 6, 7)
   np.testing.assert_allclose(out, _xcorr_loop(z, x), atol=1e-4)
   # One exemplar against a pyramid of three searches.
   np.testing.assert_allclose(
-      siamfc.cross_correlation(z[:1], x).numpy(),
+      siamfc_head.cross_correlation(z[:1], x).numpy(),
       _xcorr_loop(np.repeat(z[:1], 3, 0), x), atol=1e-4)
   # Correlation, not convolution: a one-hot exemplar picks one offset.
   one_hot = np.zeros((1, 2, 3, 1), np.float32)
   one_hot[0, 1, 2, 0] = 1.0
   search = rng.normal(size=(1, 6, 6, 1)).astype(np.float32)
   np.testing.assert_allclose(
-      siamfc.cross_correlation(one_hot, search).numpy()[0],
+      siamfc_head.cross_correlation(one_hot, search).numpy()[0],
       search[0, 1:, 2:, 0])
 
 
@@ -233,7 +241,7 @@ def test_head_scales_by_1e_3_and_learns_only_the_bias():
   rng = np.random.default_rng(4)
   z = tf.constant(rng.normal(size=(2, 3, 3, 4)), tf.float32)
   x = tf.constant(rng.normal(size=(2, 7, 7, 4)), tf.float32)
-  head = siamfc.SiamFCHead()
+  head = siamfc_head.SiamFCHead()
   out = head((z, x))
   np.testing.assert_allclose(out.numpy(), 1e-3 * _xcorr_loop(z.numpy(),
                                                              x.numpy()),
@@ -252,9 +260,9 @@ def test_head_scales_by_1e_3_and_learns_only_the_bias():
   np.testing.assert_allclose(grads[2].numpy(), 2 * 5 * 5)  # d sum / d bias
   config = head.get_config()
   assert config['out_scale'] == 1e-3 and not config['trainable_scale']
-  clone = siamfc.SiamFCHead.from_config(config)
+  clone = siamfc_head.SiamFCHead.from_config(config)
   assert clone((z, x)).shape == (2, 5, 5)
-  learned = siamfc.SiamFCHead(trainable_scale=True)
+  learned = siamfc_head.SiamFCHead(trainable_scale=True)
   learned((z, x))
   assert len(learned.trainable_weights) == 2
 
@@ -264,7 +272,7 @@ def test_head_scales_by_1e_3_and_learns_only_the_bias():
 
 
 def test_response_labels_disk_of_radius_16_pixels():
-  labels = siamfc.response_labels(17, total_stride=8, radius=16)
+  labels = siamfc_loss.response_labels(17, total_stride=8, radius=16)
   assert labels.shape == (17, 17) and labels.dtype == np.float32
   # Radius 16 px = 2 cells: 1 + 4 (distance 1) + 4 (sqrt 2) + 4 (2) = 13.
   assert labels.sum() == 13
@@ -273,22 +281,22 @@ def test_response_labels_disk_of_radius_16_pixels():
   for cell in [(6, 7), (6, 9), (7, 6), (5, 8), (8, 11), (0, 0)]:
     assert labels[cell] == 0, cell  # sqrt(5) * 8 = 17.9 px > 16, ...
   # The training map (15 x 15) is centered at 7.
-  train = siamfc.response_labels(15, 8, 16)
+  train = siamfc_loss.response_labels(15, 8, 16)
   assert train.sum() == 13 and train[7, 7] == 1 and train[5, 7] == 1
   assert train[4, 7] == 0
   # Radius 8 px: the plus of 5 cells; radius 0: the center only.
-  np.testing.assert_array_equal(siamfc.response_labels(3, 8, 8),
+  np.testing.assert_array_equal(siamfc_loss.response_labels(3, 8, 8),
                                 [[0, 1, 0], [1, 1, 1], [0, 1, 0]])
-  assert siamfc.response_labels(17, 8, 0).sum() == 1
+  assert siamfc_loss.response_labels(17, 8, 0).sum() == 1
   # Even size: the four middle cells are 0.5 * sqrt(2) * 8 = 5.66 px away.
   np.testing.assert_array_equal(
-      siamfc.response_labels(4, 8, 6),
+      siamfc_loss.response_labels(4, 8, 6),
       [[0, 0, 0, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]])
-  assert siamfc.response_labels((3, 5), 8, 8).shape == (3, 5)
+  assert siamfc_loss.response_labels((3, 5), 8, 8).shape == (3, 5)
 
 
 def test_balanced_logistic_loss_by_hand():
-  labels = siamfc.response_labels(3, 8, 8)  # plus: 5 positives, 4 negatives
+  labels = siamfc_loss.response_labels(3, 8, 8)  # plus: 5 positives, 4 negatives
   logits = np.array([[0.0, 0.0, LOG3],
                      [0.0, LOG3, 0.0],
                      [LOG3, 0.0, 0.0]], np.float32)
@@ -299,7 +307,7 @@ def test_balanced_logistic_loss_by_hand():
   # = 0.1 * (6 log 2 - log 3) + 0.75 log 2 = 1.35 log 2 - 0.1 log 3
   # = 0.825887.
   expected = 1.35 * LOG2 - 0.1 * LOG3
-  loss = siamfc.balanced_logistic_loss(logits[None], labels)
+  loss = siamfc_loss.balanced_logistic_loss(logits[None], labels)
   np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-6)
   np.testing.assert_allclose(expected, 0.8258875, rtol=1e-6)
   # The plain (unbalanced) mean would be (log 4/3 + 10 log 2) / 9 = 0.7982.
@@ -307,22 +315,22 @@ def test_balanced_logistic_loss_by_hand():
   # Per map, then the batch mean. All-zero logits: log 2 whatever the
   # weights (they sum to 1 per map).
   batch = np.stack([logits, np.zeros((3, 3), np.float32)])
-  per_map = siamfc.balanced_logistic_loss(batch, labels, reduction='none')
+  per_map = siamfc_loss.balanced_logistic_loss(batch, labels, reduction='none')
   np.testing.assert_allclose(per_map.numpy(), [expected, LOG2], rtol=1e-6)
   np.testing.assert_allclose(
-      siamfc.balanced_logistic_loss(batch, labels).numpy(),
+      siamfc_loss.balanced_logistic_loss(batch, labels).numpy(),
       (expected + LOG2) / 2, rtol=1e-6)
   # Weights: 0.5 / 5 on the plus, 0.5 / 4 on the corners; sum 1 per map.
-  weights = siamfc.balanced_weights(np.stack([labels] * 2)).numpy()
+  weights = siamfc_loss.balanced_weights(np.stack([labels] * 2)).numpy()
   np.testing.assert_allclose(weights[0], np.where(labels == 1, 0.1, 0.125))
   np.testing.assert_allclose(weights.sum(axis=(1, 2)), [1.0, 1.0])
 
 
 def test_balanced_loss_trains_toward_the_labels():
-  labels = siamfc.response_labels(17, 8, 16)
+  labels = siamfc_loss.response_labels(17, 8, 16)
   logits = tf.Variable(tf.zeros([2, 17, 17]))
   with tf.GradientTape() as tape:
-    loss = siamfc.balanced_logistic_loss(logits, labels)
+    loss = siamfc_loss.balanced_logistic_loss(logits, labels)
   grad = tape.gradient(loss, logits).numpy()
   # d/dv of w * softplus(-v) at 0 is -w / 2 for positives, +w / 2 for
   # negatives; divided by the batch of 2.
@@ -333,13 +341,13 @@ def test_balanced_loss_trains_toward_the_labels():
 
 def test_cosine_window():
   # hann(5) = [0, .5, 1, .5, 0], sum 2: w = h h^T / 4.
-  window = siamfc.cosine_window(5)
+  window = siamfc_tracker.cosine_window(5)
   np.testing.assert_allclose(window[2, 2], 0.25)
   np.testing.assert_allclose(window[1, 2], 0.125)
   np.testing.assert_allclose(window[1, 1], 0.0625)
   np.testing.assert_allclose(window[0], 0.0)
   np.testing.assert_allclose(window.sum(), 1.0)
-  big = siamfc.cosine_window(17 * 16)
+  big = siamfc_tracker.cosine_window(17 * 16)
   assert big.shape == (272, 272)
   np.testing.assert_allclose(big.sum(), 1.0)
   np.testing.assert_allclose(big, big.T)
@@ -348,9 +356,9 @@ def test_cosine_window():
   assert big[135, 135] == pytest.approx(big.max())
   assert big[136, 136] == pytest.approx(big.max())
   assert big[0].max() == 0.0 and big[:, -1].max() == 0.0
-  np.testing.assert_allclose(siamfc.scale_factors(3, 1.0375),
+  np.testing.assert_allclose(siamfc_tracker.scale_factors(3, 1.0375),
                              [1 / 1.0375, 1.0, 1.0375])
-  np.testing.assert_allclose(siamfc.scale_factors(5, 1.025),
+  np.testing.assert_allclose(siamfc_tracker.scale_factors(5, 1.025),
                              1.025 ** np.arange(-2, 3))
 
 
@@ -367,9 +375,9 @@ def _bump_responses(amplitudes, peak_yx, size=17, sigma=1.5):
 
 
 def _stub_tracker(responses, **config):
-  cfg = siamfc.SiamFCConfig(**config)
+  cfg = siamfc_cfg.SiamFCConfig(**config)
   embed = lambda crops: np.zeros((len(crops), 1, 1, 1), np.float32)
-  return siamfc.SiamFCTracker(embed, cfg, head=lambda inputs: responses)
+  return siamfc_tracker.SiamFCTracker(embed, cfg, head=lambda inputs: responses)
 
 
 def test_tracker_displacement_and_scale_arithmetic():
@@ -396,7 +404,7 @@ def test_tracker_displacement_and_scale_arithmetic():
   np.testing.assert_allclose(tracker.size_factor, 1.022125)
   np.testing.assert_allclose(tracker.target_sz, [24 * 1.022125] * 2)
   np.testing.assert_allclose(tracker.x_sz, x_sz * 1.022125)
-  np.testing.assert_allclose(out, siamfc.center_size_to_box(
+  np.testing.assert_allclose(out, box_ops.center_size_to_box(
       tracker.center, tracker.target_sz))
   assert out.shape == (4,)
 
@@ -505,7 +513,7 @@ def _centers(boxes):
 ])
 def test_tracker_follows_a_moving_square(side0, growth, velocity):
   truth = _sequence(20, side0, growth, velocity)
-  tracker = siamfc.SiamFCTracker(pooled_embedding)
+  tracker = siamfc_tracker.SiamFCTracker(pooled_embedding)
   tracker.init(_render(240, 320, truth[0]), truth[0])
   boxes = [truth[0]] + [tracker.update(_render(240, 320, b))
                         for b in truth[1:]]
@@ -541,7 +549,7 @@ def _write_sequence(tmp_path, truth, size=(240, 320)):
 def test_track_reads_files_like_the_toolkit(tmp_path):
   truth = _sequence(8, 24.0, 0.0, (3.0, 2.0))
   files = _write_sequence(tmp_path, truth)
-  tracker = siamfc.SiamFCTracker(pooled_embedding)
+  tracker = siamfc_tracker.SiamFCTracker(pooled_embedding)
   boxes, times = tracker.track(files, truth[0])
   assert boxes.shape == (8, 4) and times.shape == (8,)
   np.testing.assert_array_equal(boxes[0], truth[0])
@@ -555,10 +563,10 @@ def test_track_reads_files_like_the_toolkit(tmp_path):
 
 def test_interface_matches_got10k_tracker(tmp_path):
   trackers = pytest.importorskip('got10k.trackers')
-  tracker = siamfc.SiamFCTracker(pooled_embedding, name='SiamFC-test')
+  tracker = siamfc_tracker.SiamFCTracker(pooled_embedding, name='SiamFC-test')
   assert tracker.name == 'SiamFC-test' and tracker.is_deterministic
   for method in ('init', 'update', 'track'):
-    ours = list(inspect.signature(getattr(siamfc.SiamFCTracker,
+    ours = list(inspect.signature(getattr(siamfc_tracker.SiamFCTracker,
                                           method)).parameters)
     theirs = list(inspect.signature(getattr(trackers.Tracker,
                                             method)).parameters)
@@ -604,8 +612,8 @@ def _frame_ids(stack):
 
 def test_frame_stacks_online_are_causal():
   embed = _RecordingEmbed()
-  tracker = siamfc.SiamFCTracker(
-      embed, siamfc.SiamFCConfig(num_neighbors=1), head=_still_head)
+  tracker = siamfc_tracker.SiamFCTracker(
+      embed, siamfc_cfg.SiamFCConfig(num_neighbors=1), head=_still_head)
   frames = _numbered_frames(4)
   tracker.init(frames[0], [115, 85, 30, 30])
   for frame in frames[1:]:
@@ -630,8 +638,8 @@ def test_frame_stacks_offline_use_true_neighbours(tmp_path):
     files.append(str(tmp_path / f'{k}.png'))
     Image.fromarray(np.round(frame).astype(np.uint8)).save(files[-1])
   embed = _RecordingEmbed()
-  tracker = siamfc.SiamFCTracker(
-      embed, siamfc.SiamFCConfig(num_neighbors=2), head=_still_head)
+  tracker = siamfc_tracker.SiamFCTracker(
+      embed, siamfc_cfg.SiamFCConfig(num_neighbors=2), head=_still_head)
   tracker.track(files, [115, 85, 30, 30])
   # Frame t sees t - 2 .. t + 2, clipped to the sequence (edges repeated).
   assert [_frame_ids(c) for c in embed.calls] == [

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from official_projects_const_cl.modeling import temporal_sampling
+from official_projects_const_cl.ops import temporal as temporal_sampling
 
 
 def test_slice_frame():

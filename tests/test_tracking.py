@@ -8,20 +8,23 @@ import tensorflow as tf
 import tf_keras
 
 from official.core import exp_factory
+from official_projects_const_cl.dataloaders import tracking_datasets
+from official_projects_const_cl.modeling import siamfc_model
 from official_projects_const_cl.modeling import tracking_embedder
+from official_projects_const_cl.ops import temporal
 
 
 def test_neighbor_indices_repeat_edge_frames():
-  np.testing.assert_array_equal(tracking_embedder.neighbor_indices(0, 10),
+  np.testing.assert_array_equal(temporal.neighbor_indices(0, 10),
                                 [0, 0, 0, 1, 2])
-  np.testing.assert_array_equal(tracking_embedder.neighbor_indices(5, 10),
+  np.testing.assert_array_equal(temporal.neighbor_indices(5, 10),
                                 [3, 4, 5, 6, 7])
-  np.testing.assert_array_equal(tracking_embedder.neighbor_indices(9, 10),
+  np.testing.assert_array_equal(temporal.neighbor_indices(9, 10),
                                 [7, 8, 9, 9, 9])
-  np.testing.assert_array_equal(tracking_embedder.neighbor_indices(0, 1),
+  np.testing.assert_array_equal(temporal.neighbor_indices(0, 1),
                                 [0, 0, 0, 0, 0])
   with pytest.raises(ValueError, match='outside'):
-    tracking_embedder.neighbor_indices(10, 10)
+    temporal.neighbor_indices(10, 10)
 
 
 def _embedder():
@@ -55,11 +58,10 @@ def demo_tracking(tmp_path_factory):
 
 def test_demo_tracking_sequences_match_the_records(demo_tracking):
   from official_projects_const_cl.dataloaders import features  # pylint: disable=g-import-not-at-top
-  from official_projects_const_cl.evaluation import otb  # pylint: disable=g-import-not-at-top
-  names = otb.list_got10k_sequences(demo_tracking['tracking_train'])
+  names = tracking_datasets.list_got10k_sequences(demo_tracking['tracking_train'])
   assert names == ['demo-train-00000', 'demo-train-00001', 'demo-train-00002']
-  assert len(otb.list_otb_sequences(demo_tracking['tracking_val'])) == 2
-  seq = otb.read_got10k_sequence(demo_tracking['tracking_train'], names[0])
+  assert len(tracking_datasets.list_otb_sequences(demo_tracking['tracking_val'])) == 2
+  seq = tracking_datasets.read_got10k_sequence(demo_tracking['tracking_train'], names[0])
   record = next(iter(tf.data.TFRecordDataset(demo_tracking['train'][0])))
   example = tf.train.SequenceExample.FromString(record.numpy())
   lists = example.feature_lists.feature_list
@@ -80,7 +82,6 @@ def test_training_pairs_crop_the_target_at_the_center(demo_tracking):
   pairs = tracking_input.TrainingPairs(demo_tracking['tracking_train'],
                                        settings, seed=0)
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  from official_projects_const_cl.evaluation import otb  # pylint: disable=g-import-not-at-top
   for _ in range(3):
     pair = pairs.sample()
     assert pair['exemplar'].shape == (5, 31, 31, 3)
@@ -89,11 +90,11 @@ def test_training_pairs_crop_the_target_at_the_center(demo_tracking):
     # and its clamped neighbours, all cut with the center frame's box.
     name, t_z, t_x = pairs.last_pair
     assert abs(t_x - t_z) <= 5
-    seq = otb.read_got10k_sequence(demo_tracking['tracking_train'], name)
+    seq = tracking_datasets.read_got10k_sequence(demo_tracking['tracking_train'], name)
     frames = lambda t: [  # pylint: disable=g-long-lambda
         np.asarray(Image.open(seq.img_files[i]).convert('RGB'),
                    np.float32) / 255.0
-        for i in tracking_embedder.neighbor_indices(t, len(seq.img_files))]
+        for i in temporal.neighbor_indices(t, len(seq.img_files))]
     want = tracking_input.crop_pair(frames(t_z), seq.boxes[t_z], frames(t_x),
                                     seq.boxes[t_x], settings)
     np.testing.assert_allclose(pair['exemplar'], want['exemplar'], atol=1e-6)
@@ -166,11 +167,10 @@ def test_two_training_steps_then_tracking_evaluation(demo_tracking, tmp_path):
   results = sorted(p.name for p in (out / 'ConST-CL').iterdir())
   assert results == ['demo-val-00000.txt', 'demo-val-00001.txt']
   # The trained tracker, restored for the toolkit, reproduces those boxes.
-  from official_projects_const_cl.evaluation import otb  # pylint: disable=g-import-not-at-top
   from official_projects_const_cl.tasks import tracking  # pylint: disable=g-import-not-at-top
   tracker = tracking.tracker_from_checkpoint(
       _tiny_tracking_params(demo_tracking), str(model_dir))
-  seq = otb.read_otb_sequence(demo_tracking['tracking_val'], 'demo-val-00000')
+  seq = tracking_datasets.read_otb_sequence(demo_tracking['tracking_val'], 'demo-val-00000')
   boxes, _ = tracker.track(seq.img_files, seq.boxes[0])
   saved = np.loadtxt(out / 'ConST-CL' / 'demo-val-00000.txt', delimiter=',')
   np.testing.assert_allclose(boxes, saved, atol=2e-3)
@@ -185,7 +185,7 @@ def test_the_toolkit_runs_our_tracker_and_agrees(demo_tracking, tmp_path):
   params = _tiny_tracking_params(demo_tracking)
   task = tracking.TrackingTask(params.task)
   model = task.build_model()
-  tracker = tracking.make_tracker(model, params.task.model.siamfc)
+  tracker = siamfc_model.make_tracker(model, params.task.model.siamfc)
   exp = experiment_otb.ExperimentOTB.__new__(experiment_otb.ExperimentOTB)
   # __init__ would download OTB. The toolkit's own OTB reader lists only
   # OTB2015 names, so the demo's two OTB-layout sequences stand in for two
@@ -204,7 +204,7 @@ def test_the_toolkit_runs_our_tracker_and_agrees(demo_tracking, tmp_path):
   exp.plot_curves = lambda names: None
   exp.run(tracker)
   theirs = exp.report([tracker.name])[tracker.name]['overall']
-  gt = otb.load_ground_truth(str(root))
+  gt = tracking_datasets.load_ground_truth(str(root))
   ours = otb.evaluate_results_dir(str(tmp_path / 'results' / tracker.name),
                                   gt)
   for key in ('success_score', 'precision_score', 'success_rate'):

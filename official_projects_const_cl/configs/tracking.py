@@ -10,7 +10,7 @@ OTB2015 (precision at 20 px, success AUC).
 Our choices where the paper is silent: an epoch is one pair per training
 sequence (as the GOT-10k toolkit's SiamFC); one epoch of linear warm-up then
 cosine decay; SiamFC's published 3-scale tracking hyperparameters
-(`modeling/siamfc.py`).
+(`configs/siamfc.py`).
 """
 
 import dataclasses
@@ -21,8 +21,8 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
+from official_projects_const_cl.configs import siamfc as siamfc_lib
 from official_projects_const_cl.configs import validation as checks
-from official_projects_const_cl.modeling import siamfc as siamfc_lib
 from official_projects_const_cl.tools import demo_data
 
 GOT10K_TRAIN_SEQUENCES = 9_335

@@ -4,7 +4,7 @@ A pair is an exemplar frame z and a search frame x of one sequence with
 |t_x - t_z| <= `max_frame_gap` (SiamFC: 100), both with the target visible
 (GOT-10k `absence.label`, when present, and a box of positive size). Each
 frame comes as a stack of itself and its n neighbours on each side (edge
-frames repeated, `tracking_embedder.neighbor_indices`); every frame of a
+frames repeated, `ops/temporal.py:neighbor_indices`); every frame of a
 stack is cropped with the SAME window, the one of the center frame's box:
 
 * exemplar: side s_z = sqrt((w + p)(h + p)), p = context (w + h), resized to
@@ -24,12 +24,15 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from official_projects_const_cl.evaluation import otb
-from official_projects_const_cl.modeling import siamfc
-from official_projects_const_cl.modeling import tracking_embedder
+from official_projects_const_cl.dataloaders import tracking_datasets
+from official_projects_const_cl.ops import box_ops
+from official_projects_const_cl.ops import siamfc_crops
+from official_projects_const_cl.ops import temporal
+
+_TrackingSequence = tracking_datasets.TrackingSequence
 
 
-def valid_frames(sequence: otb.TrackingSequence) -> np.ndarray:
+def valid_frames(sequence: tracking_datasets.TrackingSequence) -> np.ndarray:
   """bool [T]: the target is present and its box has positive size."""
   boxes = np.asarray(sequence.boxes, np.float64)
   valid = np.all(np.isfinite(boxes), axis=1) & (boxes[:, 2] > 0) & (
@@ -88,15 +91,15 @@ def crop_pair(frames_z: Sequence[np.ndarray], box_z: np.ndarray,
     {'exemplar': [n, E, E, 3], 'search': [n, S, S, 3]} float32.
   """
   def stack(frames, box, side, out_size):
-    center, _ = siamfc.box_to_center_size(box)
-    return np.stack([siamfc.crop_and_resize_np(f, center, side, out_size)
+    center, _ = box_ops.box_to_center_size(box)
+    return np.stack([siamfc_crops.crop_and_resize_np(f, center, side, out_size)
                      for f in frames]).astype(np.float32)
 
-  s_z = siamfc.exemplar_crop_size(np.asarray(box_z)[2:4],
+  s_z = siamfc_crops.exemplar_crop_size(np.asarray(box_z)[2:4],
                                   settings.context_amount)
-  s_x = siamfc.exemplar_crop_size(np.asarray(box_x)[2:4],
+  s_x = siamfc_crops.exemplar_crop_size(np.asarray(box_x)[2:4],
                                   settings.context_amount)
-  s_x = siamfc.search_crop_size(s_x, settings.exemplar_size,
+  s_x = siamfc_crops.search_crop_size(s_x, settings.exemplar_size,
                                 settings.instance_size)
   # The training search crop covers train_instance_size of the instance
   # window's pixels (SiamFC crops 255 - 2 * 8 out of 255).
@@ -126,20 +129,22 @@ class TrainingPairs:
     """
     self._root = root
     self._subset = subset
-    self._names: List[str] = otb.list_got10k_sequences(root, subset)
+    self._names: List[str] = tracking_datasets.list_got10k_sequences(
+        root, subset)
     if not self._names:
       raise ValueError(f'{root}: no sequences listed.')
     self._settings = settings
     self._rng = np.random.default_rng(seed)
     # Annotations are read once per sequence (frames are read per pair).
-    self._sequences: Dict[str, Tuple[otb.TrackingSequence, np.ndarray]] = {}
+    self._sequences: Dict[str, Tuple[_TrackingSequence, np.ndarray]] = {}
     self.num_skipped = 0
     # (sequence, t_z, t_x) of the last pair, for inspection.
     self.last_pair: Optional[Tuple[str, int, int]] = None
 
-  def _sequence(self, name: str) -> Tuple[otb.TrackingSequence, np.ndarray]:
+  def _sequence(self, name: str) -> Tuple[_TrackingSequence, np.ndarray]:
     if name not in self._sequences:
-      sequence = otb.read_got10k_sequence(self._root, name, self._subset)
+      sequence = tracking_datasets.read_got10k_sequence(
+          self._root, name, self._subset)
       self._sequences[name] = (sequence, valid_frames(sequence))
     return self._sequences[name]
 
@@ -147,8 +152,8 @@ class TrainingPairs:
   def num_sequences(self) -> int:
     return len(self._names)
 
-  def _stack(self, sequence: otb.TrackingSequence, t: int) -> List[np.ndarray]:
-    indices = tracking_embedder.neighbor_indices(
+  def _stack(self, sequence: _TrackingSequence, t: int) -> List[np.ndarray]:
+    indices = temporal.neighbor_indices(
         t, len(sequence.img_files), self._settings.num_neighbors)
     cache = {}
     for i in set(indices.tolist()):

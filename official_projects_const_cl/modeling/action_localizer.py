@@ -23,10 +23,10 @@ import tf_keras
 
 from official.vision.modeling import backbones
 from official_projects_const_cl.modeling import positional_encoding
-from official_projects_const_cl.modeling import roi_align
 from official_projects_const_cl.modeling import video_classifier
 from official_projects_const_cl.modeling.backbones import resnet_3d_y
 from official_projects_const_cl.modeling.heads import instance_reconstructor
+from official_projects_const_cl.ops import roi_align
 
 
 def keyframe_slice(num_frames: int, num_slices: int) -> int:

@@ -29,10 +29,10 @@ import tf_keras
 from official.vision.modeling import backbones
 from official.vision.modeling import factory_3d
 from official_projects_const_cl.modeling import positional_encoding
-from official_projects_const_cl.modeling import roi_align
 from official_projects_const_cl.modeling.backbones import resnet_3d_y
 from official_projects_const_cl.modeling.heads import instance_reconstructor
 from official_projects_const_cl.modeling.heads import mlp
+from official_projects_const_cl.ops import roi_align
 
 LOSS_ENDPOINTS = ('res5_g+res5_r', 'res5', 'res4_pooled')
 # Backbone endpoint of the local (region) branch for each loss endpoint.

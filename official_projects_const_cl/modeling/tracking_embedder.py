@@ -1,7 +1,8 @@
 """Per-frame embeddings of the 3D backbone for SiamFC tracking (supp. §3.3).
 
 Each tracked frame enters with its n neighbours on each side (2n + 1 frames;
-at the ends of a sequence the edge frame is repeated, `neighbor_indices`).
+at the ends of a sequence the edge frame is repeated,
+`ops/temporal.py:neighbor_indices`).
 The backbone is the pretrained one with a single res5 filled from `res5_r`
 and `tracking_dilation` (first block of res4 / res5: spatial stride 1,
 dilation 2 / 4; output stride 8). The embedding is the center time slice of
@@ -10,30 +11,11 @@ the res5 map.
 
 from typing import Any, Optional
 
-import numpy as np
 import tensorflow as tf
 import tf_keras
 
 from official.vision.modeling import backbones
 from official_projects_const_cl.modeling import video_classifier
-
-
-def neighbor_indices(index: int, num_frames: int,
-                     num_neighbors: int = 2) -> np.ndarray:
-  """Frames `index - n .. index + n`, clamped to the sequence.
-
-  Args:
-    index: the tracked frame (0-based).
-    num_frames: frames in the sequence.
-    num_neighbors: n.
-
-  Returns:
-    int [2n + 1] (edge frames repeated at the sequence ends).
-  """
-  if not 0 <= index < num_frames:
-    raise ValueError(f'Frame {index} is outside a sequence of {num_frames}.')
-  offsets = np.arange(-num_neighbors, num_neighbors + 1)
-  return np.clip(index + offsets, 0, num_frames - 1)
 
 
 class TrackingEmbedder(tf_keras.Model):

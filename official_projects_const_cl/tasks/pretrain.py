@@ -22,7 +22,7 @@ from official_projects_const_cl.configs import const_cl as const_cl_cfg
 from official_projects_const_cl.dataloaders import pretrain_input
 from official_projects_const_cl.evaluation import knn
 from official_projects_const_cl.losses import contrastive
-from official_projects_const_cl.modeling import temporal_sampling
+from official_projects_const_cl.ops import temporal
 from official_projects_const_cl.tasks import gradient_step
 from official_projects_const_cl.tools import demo_data
 
@@ -105,7 +105,7 @@ class ConstClPretrainTask(base_task.Task):
                     ) -> Dict[str, tf.Tensor]:
     inputs = to_view_major(features)
     if self.task_config.model.use_region_loss:
-      inputs['region_time_index'] = temporal_sampling.region_time_indices(
+      inputs['region_time_index'] = temporal.region_time_indices(
           features['frame_index'], self._num_feature_frames(),
           self.task_config.temporal_sampling)
     return inputs

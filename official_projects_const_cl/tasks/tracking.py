@@ -5,12 +5,12 @@ Training: exemplar / search frame stacks from GOT-10k-layout sequences
 SiamFC's balanced logistic loss against the fixed label map (positives
 within 16 search-crop pixels of the center).
 
-Validation: the trained embedding drives `siamfc.SiamFCTracker` (scale
-pyramid, scale penalty, cosine window, upsampled response) over the OTB-
-layout sequences of `validation_data`, one pass from the ground-truth first
-box; precision at 20 px, success AUC and success rate at IoU 0.5 are
-computed by `evaluation/otb.py` (the GOT-10k toolkit's conventions), the
-boxes are written in the toolkit's result layout and the precision / success
+Validation: the trained embedding drives `SiamFCTracker` (scale pyramid,
+scale penalty, cosine window, upsampled response) over the OTB-layout
+sequences of `validation_data`, one pass from the ground-truth first box;
+precision at 20 px, success AUC and success rate at IoU 0.5 are computed by
+`evaluation/otb_metrics.py` (the GOT-10k toolkit's conventions), the boxes
+are written in the toolkit's result layout and the precision / success
 plots as PNG under `<model_dir>/tracking_eval/`.
 """
 
@@ -24,64 +24,25 @@ import tf_keras
 
 from official.core import base_task
 from official.core import task_factory
+from official_projects_const_cl.configs import siamfc as siamfc_cfg
 from official_projects_const_cl.configs import tracking as tracking_cfg
+from official_projects_const_cl.dataloaders import tracking_datasets
 from official_projects_const_cl.dataloaders import tracking_input
-from official_projects_const_cl.evaluation import otb
+from official_projects_const_cl.evaluation import otb_metrics
+from official_projects_const_cl.evaluation import otb_plots
+from official_projects_const_cl.losses import siamfc_loss
 from official_projects_const_cl.modeling import checkpoint_loading
-from official_projects_const_cl.modeling import siamfc
+from official_projects_const_cl.modeling import siamfc_model
+from official_projects_const_cl.modeling import siamfc_tracker
 from official_projects_const_cl.modeling import tracking_embedder
+from official_projects_const_cl.modeling.heads import siamfc_head
 from official_projects_const_cl.tasks import gradient_step
 from official_projects_const_cl.tools import demo_data
 
 
-class SiamFCModel(tf_keras.Model):
-  """Frame-stack embedder shared by both branches + SiamFC head."""
-
-  def __init__(self, embedder: tracking_embedder.TrackingEmbedder,
-               head: siamfc.SiamFCHead, **kwargs):
-    super().__init__(**kwargs)
-    self._embedder = embedder
-    self._head = head
-
-  @property
-  def embedder(self) -> tracking_embedder.TrackingEmbedder:
-    return self._embedder
-
-  @property
-  def head(self) -> siamfc.SiamFCHead:
-    return self._head
-
-  @property
-  def checkpoint_items(self):
-    return {'backbone': self._embedder.backbone}
-
-  def call(self, inputs: Mapping[str, tf.Tensor],
-           training: Optional[bool] = None) -> tf.Tensor:
-    """Response logits [B, h, w] of 'exemplar' / 'search' [B, 2n+1, ...]."""
-    z = self._embedder(inputs['exemplar'], training=training)
-    x = self._embedder(inputs['search'], training=training)
-    return self._head((z, x))
-
-
-def make_tracker(model: SiamFCModel, config: siamfc.SiamFCConfig,
-                 name: str = 'ConST-CL') -> siamfc.SiamFCTracker:
-  """A GOT-10k-toolkit-compatible tracker on the model's embedding.
-
-  The tracker hands crops with frame pixel values (0..255); the backbone
-  reads [0, 1] like in pretraining.
-  """
-  @tf.function(reduce_retracing=True)
-  def embed_crops(crops):
-    return model.embedder(crops / 255.0, training=False)
-
-  def embed(crops):
-    return embed_crops(tf.convert_to_tensor(crops, tf.float32))
-
-  return siamfc.SiamFCTracker(embed, config, head=model.head, name=name)
-
-
 def tracker_from_checkpoint(params, checkpoint: str,
-                            name: str = 'ConST-CL') -> siamfc.SiamFCTracker:
+                            name: str = 'ConST-CL'
+                            ) -> siamfc_tracker.SiamFCTracker:
   """The tracker of a trained tracking run (for the GOT-10k toolkit).
 
   Args:
@@ -107,7 +68,7 @@ def tracker_from_checkpoint(params, checkpoint: str,
   status = tf.train.Checkpoint(model=model).read(prefix)
   status.expect_partial().assert_existing_objects_matched()
   logging.info('Tracker restored from %s.', prefix)
-  return make_tracker(model, cfg, name=name)
+  return siamfc_model.make_tracker(model, cfg, name=name)
 
 
 class TrackingResults:
@@ -124,10 +85,10 @@ class TrackingTask(base_task.Task):
   def __init__(self, params, logging_dir: Optional[str] = None,
                name: Optional[str] = None):
     super().__init__(params, logging_dir=logging_dir, name=name)
-    self._model: Optional[SiamFCModel] = None
+    self._model: Optional[siamfc_model.SiamFCModel] = None
 
   @property
-  def siamfc_config(self) -> siamfc.SiamFCConfig:
+  def siamfc_config(self) -> siamfc_cfg.SiamFCConfig:
     return self.task_config.model.siamfc
 
   def build_model(self) -> tf_keras.Model:
@@ -139,9 +100,9 @@ class TrackingTask(base_task.Task):
         self.task_config.losses.l2_weight_decay)
     embedder = tracking_embedder.build_tracking_embedder(
         input_specs, model_cfg, l2_regularizer)
-    head = siamfc.SiamFCHead(out_scale=model_cfg.siamfc.out_scale,
-                             name='siamfc_head')
-    self._model = SiamFCModel(embedder, head, name='siamfc')
+    head = siamfc_head.SiamFCHead(out_scale=model_cfg.siamfc.out_scale,
+                                  name='siamfc_head')
+    self._model = siamfc_model.SiamFCModel(embedder, head, name='siamfc')
     return self._model
 
   def initialize(self, model: tf_keras.Model):
@@ -196,9 +157,9 @@ class TrackingTask(base_task.Task):
         tf.data.AUTOTUNE)
 
   def _validation_names(self, params) -> List[str]:
-    names = (otb.list_otb_sequences(params.input_path)
+    names = (tracking_datasets.list_otb_sequences(params.input_path)
              if params.layout == 'otb' else
-             otb.list_got10k_sequences(params.input_path))
+             tracking_datasets.list_got10k_sequences(params.input_path))
     if params.max_sequences:
       names = names[:params.max_sequences]
     if not names:
@@ -207,16 +168,16 @@ class TrackingTask(base_task.Task):
 
   def build_losses(self, labels: Any, model_outputs: tf.Tensor,
                    aux_losses: Optional[List[tf.Tensor]] = None) -> tf.Tensor:
-    loss = siamfc.balanced_logistic_loss(tf.cast(model_outputs, tf.float32),
-                                         labels)
+    loss = siamfc_loss.balanced_logistic_loss(
+        tf.cast(model_outputs, tf.float32), labels)
     if aux_losses:
       loss += tf.add_n([tf.cast(l, tf.float32) for l in aux_losses])
     return loss
 
   def _labels(self, logits: tf.Tensor) -> np.ndarray:
     cfg = self.siamfc_config
-    return siamfc.response_labels(tuple(logits.shape[1:3]), cfg.total_stride,
-                                  cfg.positive_radius)
+    return siamfc_loss.response_labels(
+        tuple(logits.shape[1:3]), cfg.total_stride, cfg.positive_radius)
 
   def build_metrics(self, training: bool = True):
     if not training:
@@ -259,7 +220,8 @@ class TrackingTask(base_task.Task):
     names = self._validation_names(params)
     chosen = [names[i] for i in sorted(set(aggregated_logs.indices))]
     results = evaluate_tracker(
-        make_tracker(self._model, self.siamfc_config), params.input_path,
+        siamfc_model.make_tracker(self._model, self.siamfc_config),
+        params.input_path,
         chosen, params.layout,
         os.path.join(self.logging_dir, 'tracking_eval')
         if self.logging_dir else None)
@@ -271,7 +233,7 @@ class TrackingTask(base_task.Task):
              'num_sequences', 'speed_fps')}
 
 
-def evaluate_tracker(tracker: siamfc.SiamFCTracker, root: str,
+def evaluate_tracker(tracker: siamfc_tracker.SiamFCTracker, root: str,
                      names: List[str], layout: str = 'otb',
                      output_dir: Optional[str] = None) -> Dict[str, Any]:
   """One-pass evaluation of `tracker` on sequences of `root`.
@@ -280,8 +242,8 @@ def evaluate_tracker(tracker: siamfc.SiamFCTracker, root: str,
   (one comma-separated box per line, the toolkit's layout) and the
   precision / success plots.
   """
-  read = otb.read_otb_sequence if layout == 'otb' else (
-      otb.read_got10k_sequence)
+  read = tracking_datasets.read_otb_sequence if layout == 'otb' else (
+      tracking_datasets.read_got10k_sequence)
   pairs, times = {}, {}
   for name in names:
     sequence = read(root, name)
@@ -293,7 +255,7 @@ def evaluate_tracker(tracker: siamfc.SiamFCTracker, root: str,
       tf.io.gfile.makedirs(folder)
       np.savetxt(os.path.join(folder, f'{name}.txt'), boxes, fmt='%.3f',
                  delimiter=',')
-  results = otb.evaluate_sequences(pairs, times=times)
+  results = otb_metrics.evaluate_sequences(pairs, times=times)
   if output_dir:
-    otb.plot_curves({tracker.name: results}, output_dir)
+    otb_plots.plot_curves({tracker.name: results}, output_dir)
   return results

@@ -1,13 +1,18 @@
-"""Which feature-map time slice of each view the contrasted regions come from.
+"""Temporal index helpers: region time slices and frame-stack neighbours.
 
-Paper §4.4 / Table 4: "center" takes the center slice of both views;
-"nearest" takes the temporally closest pair of slices of the two views (the
-overlap when the clips overlap, else their closest ends); "random" draws a
-slice per view. Slice s of a T'-slice feature map computed from T input
-frames covers input frames [s T/T', (s+1) T/T'); its representative input
-frame is floor((s + 0.5) T / T'), which is also the frame whose boxes are used.
+Region time slice of each view (`region_time_indices`, paper §4.4 /
+Table 4): "center" takes the center slice of both views; "nearest" the
+temporally closest pair of slices of the two views (the overlap when the
+clips overlap, else their closest ends); "random" draws a slice per view.
+Slice s of a T'-slice feature map computed from T input frames covers input
+frames [s T/T', (s+1) T/T'); its representative input frame is
+floor((s + 0.5) T / T'), which is also the frame whose boxes are used.
+
+`neighbor_indices`: the 2n + 1 frames a tracked frame enters the backbone
+with (supp. §3.3).
 """
 
+import numpy as np
 import tensorflow as tf
 
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
@@ -52,3 +57,21 @@ def region_time_indices(frame_index: tf.Tensor, num_feature_frames: int,
   flat = tf.argmin(tf.reshape(cost, [batch, tp * tp]), axis=1,
                    output_type=tf.int32)
   return tf.concat([flat // tp, flat % tp], axis=0)
+
+
+def neighbor_indices(index: int, num_frames: int,
+                     num_neighbors: int = 2) -> np.ndarray:
+  """Frames `index - n .. index + n`, clamped to the sequence.
+
+  Args:
+    index: the tracked frame (0-based).
+    num_frames: frames in the sequence.
+    num_neighbors: n.
+
+  Returns:
+    int [2n + 1] (edge frames repeated at the sequence ends).
+  """
+  if not 0 <= index < num_frames:
+    raise ValueError(f'Frame {index} is outside a sequence of {num_frames}.')
+  offsets = np.arange(-num_neighbors, num_neighbors + 1)
+  return np.clip(index + offsets, 0, num_frames - 1)

@@ -1,0 +1,1 @@
+"""Pure tensor / numpy functions shared by the data layer and the models."""
