@@ -24,6 +24,7 @@ from official.common import flags as tfm_flags
 from official.core import train_utils
 from official_projects_const_cl import errors
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
+from official_projects_const_cl.dataloaders import demo_data
 from official_projects_const_cl.tasks import experiment_runner
 
 FLAGS = flags.FLAGS
@@ -45,6 +46,7 @@ def main(_):
       'invalid --config_file / --params_override: '):
     params = train_utils.parse_configuration(FLAGS, print_return=False)
   experiment_runner.check_config(params, FLAGS.mode)  # Before any output.
+  demo_data.prepare_for(params)  # The `*_demo` experiments' data, once.
   model_dir = FLAGS.model_dir
   logging.info('Experiment %s', FLAGS.experiment)
   eval_logs = experiment_runner.run(

@@ -46,10 +46,12 @@ def _trainer(experiment: str, params_override: str, cached: bool):
   from official.core import train_utils  # pylint: disable=g-import-not-at-top
   from official.modeling import hyperparams  # pylint: disable=g-import-not-at-top
   from official_projects_const_cl import registry_imports  # pylint: disable=g-import-not-at-top,unused-import
+  from official_projects_const_cl.dataloaders import demo_data  # pylint: disable=g-import-not-at-top
   params = exp_factory.get_exp_config(experiment)
   if params_override:
     params = hyperparams.override_params_dict(params, params_override,
                                               is_strict=True)
+  demo_data.prepare_for(params)
   task = task_factory.get_task(params.task)
   dataset = task.build_inputs(params.task.train_data)
   if cached:

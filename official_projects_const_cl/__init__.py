@@ -8,13 +8,11 @@ read when TensorFlow loads, so the entry points import this package before
 anything that imports TensorFlow. `TF_ENABLE_ONEDNN_OPTS=0` restores the
 Eigen kernels (results agree up to float rounding).
 
-Importing the package also registers every experiment, task, model and
-backbone (see `registry_imports`).
+Importing the package imports nothing else: `train.py`, the tools, `bench/`
+and the tests import `registry_imports` to register every experiment, task,
+model and backbone.
 """
 
 import os
 
 os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
-
-# pylint: disable=g-import-not-at-top,unused-import,wrong-import-position
-from official_projects_const_cl import registry_imports

@@ -1,8 +1,8 @@
 """The one module that registers every config, task, model and backbone.
 
-`train.py`, the tools and the tests import this module (importing the package
-does it too), so a missing import cannot surface as "collection is never
-registered" or an unknown experiment name.
+`train.py`, the tools, `bench/` and the tests import this module explicitly
+(importing the package does not), so a missing import cannot surface as
+"collection is never registered" or an unknown experiment name.
 """
 
 # pylint: disable=unused-import

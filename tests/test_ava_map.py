@@ -11,7 +11,10 @@ import re
 import numpy as np
 import pytest
 
+from official_projects_const_cl.dataloaders import ava_io
 from official_projects_const_cl.evaluation import ava_map
+from official_projects_const_cl.evaluation import ava_metrics
+from official_projects_const_cl.ops import ava_keyframes
 
 
 def _xbox(x1, x2):
@@ -19,13 +22,13 @@ def _xbox(x1, x2):
 
 
 def _gt(boxes, labels):
-  return ava_map.KeyframeBoxes(np.array(boxes, float).reshape(-1, 4),
+  return ava_keyframes.KeyframeBoxes(np.array(boxes, float).reshape(-1, 4),
                                np.array(labels, np.int64),
                                np.ones(len(labels)))
 
 
 def _det(boxes, labels, scores):
-  return ava_map.KeyframeBoxes(np.array(boxes, float).reshape(-1, 4),
+  return ava_keyframes.KeyframeBoxes(np.array(boxes, float).reshape(-1, 4),
                                np.array(labels, np.int64),
                                np.array(scores, float))
 
@@ -40,28 +43,28 @@ def _write(path, text):
 
 
 def test_make_image_key_matches_official_format():
-  assert ava_map.make_image_key('abc', '902') == 'abc,0902'
-  assert ava_map.make_image_key('abc', '0902') == 'abc,0902'
-  assert ava_map.make_image_key('abc', 902) == 'abc,0902'
-  assert ava_map.make_image_key('abc', 902.0) == 'abc,0902'
-  assert ava_map.make_image_key('-x_y', 1800) == '-x_y,1800'
+  assert ava_keyframes.make_image_key('abc', '902') == 'abc,0902'
+  assert ava_keyframes.make_image_key('abc', '0902') == 'abc,0902'
+  assert ava_keyframes.make_image_key('abc', 902) == 'abc,0902'
+  assert ava_keyframes.make_image_key('abc', 902.0) == 'abc,0902'
+  assert ava_keyframes.make_image_key('-x_y', 1800) == '-x_y,1800'
   # Extension: non-integral seconds keep their fraction instead of
   # colliding with the integral second (the official script crashes).
-  assert ava_map.make_image_key('abc', '3.5') == 'abc,3.5'
+  assert ava_keyframes.make_image_key('abc', '3.5') == 'abc,3.5'
   with pytest.raises(ValueError):
-    ava_map.make_image_key('abc', 'noon')
+    ava_keyframes.make_image_key('abc', 'noon')
 
 
 def test_box_iou_has_no_plus_one_term():
   full = [0.0, 0.0, 1.0, 1.0]
   # Left half: intersection 0.5, union 1 + 0.5 - 0.5 = 1 -> exactly 0.5.
-  assert ava_map.box_iou([full], [[0.0, 0.0, 1.0, 0.5]])[0, 0] == 0.5
+  assert ava_metrics.box_iou([full], [[0.0, 0.0, 1.0, 0.5]])[0, 0] == 0.5
   # [0,.5]^2 vs [.25,.75]^2: inter .25^2 = .0625, union .25+.25-.0625=.4375.
-  iou = ava_map.box_iou([[0, 0, .5, .5]], [[.25, .25, .75, .75]])[0, 0]
+  iou = ava_metrics.box_iou([[0, 0, .5, .5]], [[.25, .25, .75, .75]])[0, 0]
   assert iou == pytest.approx(0.0625 / 0.4375)
   # Disjoint and identical boxes.
   np.testing.assert_allclose(
-      ava_map.box_iou([full, [0, 0, .5, .5]], [[.5, .5, 1, 1], full]),
+      ava_metrics.box_iou([full, [0, 0, .5, .5]], [[.5, .5, 1, 1], full]),
       [[0.25, 1.0], [0.0, 0.25]])
 
 
@@ -74,7 +77,7 @@ def test_perfect_detection_gives_ap_one():
         'v,0002': _gt([_xbox(0, 1)], [1])}
   det = {'v,0001': _det([_xbox(.5, 1), _xbox(0, .25)], [1, 1], [.6, .7]),
          'v,0002': _det([_xbox(0, 1)], [1], [.9])}
-  out = ava_map.frame_map(gt, det, {1})
+  out = ava_metrics.frame_map(gt, det, {1})
   # 3 detections, all TP: precision 1 at recall 1/3, 2/3, 1 -> AP 1.
   assert out['per_class_ap'] == {1: 1.0}
   assert out['mAP'] == 1.0
@@ -90,7 +93,7 @@ def test_detection_whose_best_box_is_taken_is_false_positive():
   #   Its most-overlapping box A is taken -> FP, although the untaken B also
   #   has IoU >= 0.5.
   det = {'v,0001': _det([_xbox(0, .75), _xbox(.125, .75)], [1, 1], [.9, .8])}
-  out = ava_map.frame_map(gt, det, {1})
+  out = ava_metrics.frame_map(gt, det, {1})
   # Ranked TP, FP; 2 GT: precision [1, .5], recall [.5, .5] -> AP = .5 * 1.
   # (Letting d2 fall back to B would give AP 1.)
   assert out['per_class_ap'][1] == pytest.approx(0.5)
@@ -104,7 +107,7 @@ def test_detection_takes_the_most_overlapping_box_not_the_first_above_half():
   # d2 (.8) = [.5, 1]: IoU(A) = .25/1 = .25, IoU(B) = .5/.75 = .667
   #   -> its best box B is taken -> FP.
   det = {'v,0001': _det([_xbox(.25, .875), _xbox(.5, 1)], [1, 1], [.9, .8])}
-  out = ava_map.frame_map(gt, det, {1})
+  out = ava_metrics.frame_map(gt, det, {1})
   # TP, FP with 2 GT -> AP = .5. Taking the first box above 0.5 (A) for d1,
   # or an optimal assignment, would leave B to d2 and give AP 1.
   assert out['per_class_ap'][1] == pytest.approx(0.5)
@@ -115,7 +118,7 @@ def test_matching_is_per_class():
   gt = {'v,0001': _gt([_xbox(0, 1), _xbox(0, 1)], [1, 2])}
   # A class-1 detection cannot take the class-2 row and vice versa; both TP.
   det = {'v,0001': _det([_xbox(0, 1), _xbox(0, 1)], [2, 1], [.9, .8])}
-  out = ava_map.frame_map(gt, det, {1, 2})
+  out = ava_metrics.frame_map(gt, det, {1, 2})
   assert out['per_class_ap'] == {1: 1.0, 2: 1.0}
 
 
@@ -123,20 +126,20 @@ def test_iou_threshold_boundary_is_inclusive():
   gt = {'v,0001': _gt([[0, 0, 1, 1]], [1])}
   at = {'v,0001': _det([[0, 0, 1, .5]], [1], [.9])}
   # IoU = .5 / (1 + .5 - .5) = 0.5 exactly -> IoU >= 0.5 -> TP -> AP 1.
-  assert ava_map.frame_map(gt, at, {1})['mAP'] == 1.0
+  assert ava_metrics.frame_map(gt, at, {1})['mAP'] == 1.0
   below_x2 = 0.5 - 2**-10
   below = {'v,0001': _det([[0, 0, 1, below_x2]], [1], [.9])}
   # IoU = 0.4990234375 < 0.5 -> FP; the only GT is missed -> AP 0.
-  assert ava_map.box_iou(gt['v,0001'].boxes, below['v,0001'].boxes)[0, 0] == (
+  assert ava_metrics.box_iou(gt['v,0001'].boxes, below['v,0001'].boxes)[0, 0] == (
       0.4990234375)
-  assert ava_map.frame_map(gt, below, {1})['mAP'] == 0.0
+  assert ava_metrics.frame_map(gt, below, {1})['mAP'] == 0.0
 
 
 def test_detections_on_keyframe_without_groundtruth_are_false_positives():
   gt = {'v,0001': _gt([_xbox(0, 1)], [1])}
   det = {'v,0001': _det([_xbox(0, 1)], [1], [.5]),
          'v,0009': _det([_xbox(0, 1)], [1], [.9])}  # No GT at all here.
-  out = ava_map.frame_map(gt, det, {1})
+  out = ava_metrics.frame_map(gt, det, {1})
   # Ranked FP (.9), TP (.5); 1 GT: precision [0, .5], recall [0, 1];
   # envelope [.5, .5]; AP = (1 - 0) * .5 = .5 (ignoring v,0009 would give 1).
   assert out['per_class_ap'][1] == pytest.approx(0.5)
@@ -148,7 +151,7 @@ def test_degenerate_detection_is_dropped_not_false_positive():
   # Zero-width box (x1 == x2) scored .9 is removed like the OD API's
   # _remove_invalid_boxes; scoring it as a FP would give AP .5.
   det = {'v,0001': _det([_xbox(.25, .25), _xbox(0, .5)], [1, 1], [.9, .5])}
-  out = ava_map.frame_map(gt, det, {1})
+  out = ava_metrics.frame_map(gt, det, {1})
   assert out['per_class_ap'][1] == 1.0
   assert out['per_class_num_detections'] == {1: 1}
 
@@ -156,7 +159,7 @@ def test_degenerate_detection_is_dropped_not_false_positive():
 def test_inverted_groundtruth_box_is_an_error():
   gt = {'v,0001': _gt([[0, .5, 1, .25]], [1])}
   with pytest.raises(ValueError, match='v,0001'):
-    ava_map.frame_map(gt, {}, {1})
+    ava_metrics.frame_map(gt, {}, {1})
 
 
 # ----------------------------------------------------------------------------
@@ -178,13 +181,13 @@ def test_ap_is_area_under_precision_envelope_not_eleven_point():
   #   Without the envelope: (1 + 2/3 + 3/4) / 3 = 29/36 = 0.8056.
   scores = np.array([.9, .8, .7, .6])
   is_tp = np.array([True, False, True, True])
-  ap = ava_map.average_precision(scores, is_tp, 3)
+  ap = ava_metrics.average_precision(scores, is_tp, 3)
   assert ap == pytest.approx(5 / 6)
   eleven = _eleven_point_ap([1, 1 / 2, 2 / 3, 3 / 4], [1 / 3, 1 / 3, 2 / 3, 1])
   assert eleven == pytest.approx(9.25 / 11)
   assert abs(ap - eleven) > 0.005 and abs(ap - 29 / 36) > 0.02
   # Scores are ranked by the function itself (input order irrelevant).
-  assert ava_map.average_precision(scores[::-1], is_tp[::-1], 3) == (
+  assert ava_metrics.average_precision(scores[::-1], is_tp[::-1], 3) == (
       pytest.approx(5 / 6))
 
   # The same ranking through frame_map: one GT per keyframe.
@@ -193,16 +196,16 @@ def test_ap_is_area_under_precision_envelope_not_eleven_point():
   det = {'v,0001': _det([g], [1], [.9]),                  # TP
          'v,0002': _det([_xbox(.75, 1), g], [1, 1], [.8, .7]),  # FP, TP
          'v,0003': _det([g], [1], [.6])}                  # TP
-  assert ava_map.frame_map(gt, det, {1})['mAP'] == pytest.approx(5 / 6)
+  assert ava_metrics.frame_map(gt, det, {1})['mAP'] == pytest.approx(5 / 6)
 
 
 def test_average_precision_edge_cases():
-  assert math.isnan(ava_map.average_precision([], [], 0))
-  assert ava_map.average_precision([], [], 4) == 0.0  # GT but no detections.
+  assert math.isnan(ava_metrics.average_precision([], [], 0))
+  assert ava_metrics.average_precision([], [], 4) == 0.0  # GT but no detections.
   # Recall stops at 1/2: AP counts only the covered recall, 1/2 * 1.
-  assert ava_map.average_precision([.3], [True], 2) == 0.5
+  assert ava_metrics.average_precision([.3], [True], 2) == 0.5
   with pytest.raises(ValueError):
-    ava_map.average_precision([.3, .2], [True, True], 1)
+    ava_metrics.average_precision([.3, .2], [True, True], 1)
 
 
 def test_map_averages_only_classes_with_groundtruth():
@@ -210,7 +213,7 @@ def test_map_averages_only_classes_with_groundtruth():
   # Class 1: one GT (a). Class 2: two GT (a and b). Class 3: no GT.
   gt = {'v,0001': _gt([a, a, b], [1, 2, 2])}
   det = {'v,0001': _det([a, a, b], [1, 2, 3], [.9, .8, .7])}
-  out = ava_map.frame_map(gt, det, [1, 2, 3])
+  out = ava_metrics.frame_map(gt, det, [1, 2, 3])
   # Class 1: TP -> AP 1. Class 2: TP on a, b missed: precision [1], recall
   # [.5] -> AP .5. Class 3: only a FP, no GT -> NaN, excluded.
   # mAP = (1 + .5) / 2 = .75 (counting class 3 as 0 would give .5).
@@ -222,7 +225,7 @@ def test_map_averages_only_classes_with_groundtruth():
   assert out['per_class_num_groundtruth'] == {1: 1, 2: 2, 3: 0}
   assert out['per_class_num_detections'] == {1: 1, 2: 1, 3: 1}
   # No class with GT at all: mAP is NaN.
-  assert math.isnan(ava_map.frame_map({}, det, [1])['mAP'])
+  assert math.isnan(ava_metrics.frame_map({}, det, [1])['mAP'])
 
 
 # ----------------------------------------------------------------------------
@@ -243,14 +246,14 @@ def test_excluded_timestamps_are_removed_from_both_sides(tmp_path):
   assert out['mAP'] == pytest.approx(0.25)
   # Excluding v,0002 (written '2' here) drops its GT and its FP -> AP 1.
   excl = _write(tmp_path / 'excl.csv', 'v,2\n')
-  assert ava_map.read_exclusions(excl) == {'v,0002'}
+  assert ava_io.read_exclusions(excl) == {'v,0002'}
   out = ava_map.evaluate_files(gt, det, labelmap, excl)
   assert out['mAP'] == 1.0
   assert out['per_class_num_groundtruth'] == {1: 1}
   # Same through frame_map with in-memory data.
-  gt_frames = ava_map.read_csv(gt, is_groundtruth=True)
-  det_frames = ava_map.read_csv(det)
-  assert ava_map.frame_map(gt_frames, det_frames, {1},
+  gt_frames = ava_io.read_csv(gt, is_groundtruth=True)
+  det_frames = ava_io.read_csv(det)
+  assert ava_metrics.frame_map(gt_frames, det_frames, {1},
                            exclusions={'v,0002'})['mAP'] == 1.0
 
 
@@ -269,34 +272,34 @@ def test_detection_cap_keeps_50_rows_per_keyframe_over_all_classes():
   # Capped: rows 1-50 are the class-1 TP on g1 (.99) and 49 class-2 rows;
   # the class-1 row on g2 (.01, 51st) is dropped. Class 1: TP only, 2 GT ->
   # AP = .5 * 1 = .5. Class 2 has no GT (NaN), so mAP = .5.
-  out = ava_map.frame_map(gt, det, {1, 2})
+  out = ava_metrics.frame_map(gt, det, {1, 2})
   assert out['per_class_ap'][1] == pytest.approx(0.5)
   assert out['mAP'] == pytest.approx(0.5)
   assert out['per_class_num_detections'] == {1: 1, 2: 49}
   # Uncapped, class 1 ranks .99 TP, .01 TP -> AP 1: the dropped row mattered.
-  assert ava_map.frame_map(gt, det, {1, 2},
+  assert ava_metrics.frame_map(gt, det, {1, 2},
                            detection_capacity=0)['mAP'] == 1.0
   # Ground truth is never capped: 60 GT rows on one keyframe all count.
   many = {'v,0001': _gt([_xbox(0, 1)] * 60, [1] * 60)}
-  assert ava_map.frame_map(many, {}, {1})['per_class_num_groundtruth'] == {
+  assert ava_metrics.frame_map(many, {}, {1})['per_class_num_groundtruth'] == {
       1: 60}
 
 
 def test_detection_cap_in_read_csv_and_streaming_evaluator(tmp_path):
   gt, det = _cap_example()
   path = str(tmp_path / 'det.csv')
-  ava_map.write_detections_csv(path, ava_map.rows_from_keyframes(det))
-  capped = ava_map.read_csv(path, {1, 2}, capacity=50)['v,0001']
+  ava_io.write_detections_csv(path, ava_io.rows_from_keyframes(det))
+  capped = ava_io.read_csv(path, {1, 2}, capacity=50)['v,0001']
   assert capped.labels.size == 50
   assert capped.scores.min() == pytest.approx(0.5)  # The .01 row is gone.
-  assert ava_map.frame_map(gt, {'v,0001': capped}, {1, 2})['mAP'] == (
+  assert ava_metrics.frame_map(gt, {'v,0001': capped}, {1, 2})['mAP'] == (
       pytest.approx(0.5))
-  assert ava_map.read_csv(path, {1, 2})['v,0001'].labels.size == 51
+  assert ava_io.read_csv(path, {1, 2})['v,0001'].labels.size == 51
 
   # Streaming, capping as rows arrive (class_ids given) or at the end.
   frame = det['v,0001']
-  for evaluator in (ava_map.AvaEvaluator(class_ids=[1, 2]),
-                    ava_map.AvaEvaluator()):
+  for evaluator in (ava_metrics.AvaEvaluator(class_ids=[1, 2]),
+                    ava_metrics.AvaEvaluator()):
     evaluator.add_groundtruth('v,0001', gt['v,0001'].boxes,
                               gt['v,0001'].labels)
     for start in range(0, 51, 20):  # Three batches: 20, 20, 11 rows.
@@ -307,11 +310,12 @@ def test_detection_cap_in_read_csv_and_streaming_evaluator(tmp_path):
     assert out['per_class_ap'][1] == pytest.approx(0.5)
   # The capped evaluator writes the 50 kept rows in the official format.
   written = str(tmp_path / 'written.csv')
-  assert ava_map.AvaEvaluator([1, 2]).write_detections(written) == 0
-  evaluator = ava_map.AvaEvaluator([1, 2])
+  assert ava_io.write_keyframes_csv(
+      written, ava_metrics.AvaEvaluator([1, 2]).detections()) == 0
+  evaluator = ava_metrics.AvaEvaluator([1, 2])
   evaluator.add_detections('v,0001', frame.boxes, frame.labels, frame.scores)
-  assert evaluator.write_detections(written) == 50
-  assert ava_map.read_csv(written)['v,0001'].labels.size == 50
+  assert ava_io.write_keyframes_csv(written, evaluator.detections()) == 50
+  assert ava_io.read_csv(written)['v,0001'].labels.size == 50
 
 
 def test_read_csv_cap_follows_official_heap_rule_on_ties(tmp_path):
@@ -321,13 +325,13 @@ def test_read_csv_cap_follows_official_heap_rule_on_ties(tmp_path):
   path = _write(tmp_path / 'det.csv', 'v,1,0,0,1,1,2,0.5\n'
                 'v,1,0,0,1,1,1,0.5\n'
                 'v,1,0,0,1,1,3,0.9\n')
-  frame = ava_map.read_csv(path, capacity=2)['v,0001']
+  frame = ava_io.read_csv(path, capacity=2)['v,0001']
   np.testing.assert_array_equal(frame.labels, [3, 2])
   # A later row with an equal (not higher) score does not enter a full heap.
   path = _write(tmp_path / 'det2.csv', 'v,1,0,0,1,1,2,0.5\n'
                 'v,1,0,0,1,1,1,0.5\n')
   np.testing.assert_array_equal(
-      ava_map.read_csv(path, capacity=1)['v,0001'].labels, [2])
+      ava_io.read_csv(path, capacity=1)['v,0001'].labels, [2])
 
 
 def test_class_whitelist_drops_rows_before_the_cap(tmp_path):
@@ -338,17 +342,17 @@ def test_class_whitelist_drops_rows_before_the_cap(tmp_path):
   gt = {'v,0001': _gt([a, b], [1, 7])}
   det = {'v,0001': _det([b] * 50 + [a], [7] * 50 + [1],
                         [.99 - .01 * i for i in range(50)] + [.1])}
-  out = ava_map.frame_map(gt, det, {1})
+  out = ava_metrics.frame_map(gt, det, {1})
   assert out['mAP'] == 1.0
   assert list(out['per_class_ap']) == [1]
   assert out['per_class_num_groundtruth'] == {1: 1}
 
   path = str(tmp_path / 'det.csv')
-  ava_map.write_detections_csv(path, ava_map.rows_from_keyframes(det))
-  frame = ava_map.read_csv(path, {1}, capacity=50)['v,0001']
+  ava_io.write_detections_csv(path, ava_io.rows_from_keyframes(det))
+  frame = ava_io.read_csv(path, {1}, capacity=50)['v,0001']
   np.testing.assert_array_equal(frame.labels, [1])
   # Padding rows (label 0 / -1) of a TF batch are dropped the same way.
-  evaluator = ava_map.AvaEvaluator()
+  evaluator = ava_metrics.AvaEvaluator()
   evaluator.add_groundtruth(b'v,0001', [a, [0, 0, 0, 0]], [1, -1])
   evaluator.add_detections(('v', 1), [a, [0, 0, 0, 0]], [1, 0], [.3, 0.])
   assert evaluator.result({1})['mAP'] == 1.0
@@ -363,13 +367,13 @@ def test_csv_round_trip(tmp_path):
           ('vidA', '0902', 0.5, 0.25, 1.0, 0.75, 80, 0.8125),
           ('-vid_B', 3.0, 0.0, 0.0, 1.0, 1.0, 1, 1e-05)]
   path = str(tmp_path / 'pred.csv')
-  assert ava_map.write_detections_csv(path, rows) == 3
+  assert ava_io.write_detections_csv(path, rows) == 3
   lines = (tmp_path / 'pred.csv').read_text().splitlines()
   # Official format: x1,y1,x2,y2 order, %04d timestamps.
   assert lines[0] == 'vidA,0902,0.1,0.2,0.3,0.4,12,0.75'
   assert lines[2] == '-vid_B,0003,0.0,0.0,1.0,1.0,1,1e-05'
 
-  frames = ava_map.read_csv(path)
+  frames = ava_io.read_csv(path)
   assert list(frames) == ['vidA,0902', '-vid_B,0003']
   vid_a = frames['vidA,0902']
   # Descending score; boxes converted to (y1, x1, y2, x2).
@@ -379,8 +383,8 @@ def test_csv_round_trip(tmp_path):
                                 [[0.25, 0.5, 0.75, 1.0], [0.2, 0.1, 0.4, 0.3]])
   # Back to rows and to a second file: the same content.
   path2 = str(tmp_path / 'pred2.csv')
-  ava_map.write_detections_csv(path2, ava_map.rows_from_keyframes(frames))
-  again = ava_map.read_csv(path2)
+  ava_io.write_detections_csv(path2, ava_io.rows_from_keyframes(frames))
+  again = ava_io.read_csv(path2)
   assert list(again) == list(frames)
   for key, frame in frames.items():
     for got, want in zip(again[key], frame):
@@ -392,13 +396,13 @@ def test_read_csv_groundtruth_ignores_person_id(tmp_path):
                 '\n'
                 'v,902,0.1,0.2,0.3,0.4,9,17\n'
                 'w,0001,0,0,1,1,5\n')
-  frames = ava_map.read_csv(path, is_groundtruth=True)
+  frames = ava_io.read_csv(path, is_groundtruth=True)
   assert list(frames) == ['v,0902', 'w,0001']
   np.testing.assert_array_equal(frames['v,0902'].labels, [5, 9])  # File order.
   np.testing.assert_array_equal(frames['v,0902'].scores, [1.0, 1.0])
   np.testing.assert_array_equal(frames['v,0902'].boxes[0], [.2, .1, .4, .3])
   # The same file read as detections takes column 8 as the score.
-  np.testing.assert_array_equal(ava_map.read_csv(path)['v,0902'].scores,
+  np.testing.assert_array_equal(ava_io.read_csv(path)['v,0902'].scores,
                                 [17.0, 17.0])
 
 
@@ -417,17 +421,17 @@ def test_malformed_row_error_names_file_and_line(tmp_path, bad_row, message):
                 'v,0002,0.1,0.2,0.3,0.4,1,0.5\n'
                 f'{bad_row}\n')
   with pytest.raises(ValueError, match=re.escape(f'{path}, line 4')) as info:
-    ava_map.read_csv(path)
+    ava_io.read_csv(path)
   assert message in str(info.value)
 
 
 def test_malformed_groundtruth_and_exclusion_rows(tmp_path):
   gt = _write(tmp_path / 'gt.csv', 'v,0001,0.5,0.2,0.25,0.4,1,0\n')
   with pytest.raises(ValueError, match=re.escape(f'{gt}, line 1')):
-    ava_map.read_csv(gt, is_groundtruth=True)  # x2 < x1.
+    ava_io.read_csv(gt, is_groundtruth=True)  # x2 < x1.
   excl = _write(tmp_path / 'excl.csv', 'v,0001\nv,0002,extra\n')
   with pytest.raises(ValueError, match=re.escape(f'{excl}, line 2')):
-    ava_map.read_exclusions(excl)
+    ava_io.read_exclusions(excl)
 
 
 # ----------------------------------------------------------------------------
@@ -438,7 +442,7 @@ def test_read_label_map_demo_and_official_formats(tmp_path):
   # As written by tools/demo_data.write_ava_label_map.
   demo = _write(tmp_path / 'demo.pbtxt', 'item {\n  name: "still"\n  id: 1\n}\n'
                 'item {\n  name: "moving-left"\n  id: 2\n}\n')
-  categories, ids = ava_map.read_label_map(demo)
+  categories, ids = ava_io.read_label_map(demo)
   assert categories == [{'id': 1, 'name': 'still'},
                         {'id': 2, 'name': 'moving-left'}]
   assert ids == {1, 2}
@@ -453,7 +457,7 @@ def test_read_label_map_demo_and_official_formats(tmp_path):
                     '  label_id: 80\n}\n'
                     'item { name: "crawl" id: 5 }\n'
                     'item: { name: "a \\"quoted\\" name", id: 7 }\n')
-  categories, ids = ava_map.read_label_map(official)
+  categories, ids = ava_io.read_label_map(official)
   assert [c['id'] for c in categories] == [1, 79, 80, 5, 7]
   assert categories[1]['name'] == 'talk to (e.g., self, a person)'
   assert categories[2]['name'] == 'watch (a person)'
@@ -465,13 +469,13 @@ def test_read_label_map_errors_name_file_and_line(tmp_path):
   repeated = _write(tmp_path / 'rep.pbtxt', 'item { name: "a" id: 1 }\n'
                     'item { name: "b" id: 1 }\n')
   with pytest.raises(ValueError, match=re.escape(f'{repeated}, line 2')):
-    ava_map.read_label_map(repeated)
+    ava_io.read_label_map(repeated)
   no_id = _write(tmp_path / 'noid.pbtxt', 'item {\n  name: "a"\n}\n')
   with pytest.raises(ValueError, match='no id'):
-    ava_map.read_label_map(no_id)
+    ava_io.read_label_map(no_id)
   broken = _write(tmp_path / 'broken.pbtxt', 'item {\n  name: "a"\n  id: 1\n')
   with pytest.raises(ValueError, match=re.escape(f'{broken}, line')):
-    ava_map.read_label_map(broken)
+    ava_io.read_label_map(broken)
 
 
 # ----------------------------------------------------------------------------
@@ -484,8 +488,8 @@ def test_ava_evaluator_equals_frame_map():
   det = {'v,0001': _det([a, a, b, b], [1, 2, 3, 1], [.9, .8, .7, .95]),
          'v,0002': _det([b, a], [1, 1], [.4, .6]),
          'v,0003': _det([a], [2], [.5])}
-  want = ava_map.frame_map(gt, det, [1, 2, 3])
-  evaluator = ava_map.AvaEvaluator()
+  want = ava_metrics.frame_map(gt, det, [1, 2, 3])
+  evaluator = ava_metrics.AvaEvaluator()
   for key, frame in gt.items():
     evaluator.add_groundtruth(key, frame.boxes, frame.labels)
   for key, frame in det.items():
@@ -504,13 +508,13 @@ def test_ava_evaluator_equals_frame_map():
   evaluator.reset()
   assert math.isnan(evaluator.result([1])['mAP'])
   with pytest.raises(ValueError):
-    ava_map.AvaEvaluator(class_ids=[1]).result([1, 2])
+    ava_metrics.AvaEvaluator(class_ids=[1]).result([1, 2])
 
 
 def test_official_metric_names():
   result = {'mAP': 0.75, 'per_class_ap': {1: 1.0, 2: float('nan')},
             'iou_threshold': 0.5}
-  names = ava_map.official_metric_names(
+  names = ava_metrics.official_metric_names(
       result, [{'id': 1, 'name': 'stand'}, {'id': 2, 'name': 'sit'}])
   assert names['PascalBoxes_Precision/mAP@0.5IOU'] == 0.75
   assert names['PascalBoxes_PerformanceByCategory/AP@0.5IOU/stand'] == 1.0

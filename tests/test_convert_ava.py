@@ -1,4 +1,4 @@
-"""Tests of tools/convert_ava.py (AVA / AVA-Kinetics keyframe converter)."""
+"""Tests of the AVA / AVA-Kinetics keyframe converter (dataloaders/conversion/ava_*.py)."""
 
 import csv
 import glob
@@ -10,11 +10,16 @@ import pytest
 import tensorflow as tf
 
 from official_projects_const_cl import errors
+from official_projects_const_cl.dataloaders import ava_io
 from official_projects_const_cl.dataloaders import features
+from official_projects_const_cl.dataloaders.conversion import ava_converter
+from official_projects_const_cl.dataloaders.conversion import ava_records
+from official_projects_const_cl.dataloaders.conversion import ava_sources
+from official_projects_const_cl.dataloaders.conversion import tfrecord_writer
+from official_projects_const_cl.dataloaders.conversion import video_labels
+from official_projects_const_cl.dataloaders.conversion import video_sources
 from official_projects_const_cl.tools import convert_ava
-from official_projects_const_cl.tools import convert_videos
-from official_projects_const_cl.tools import demo_data
-from official_projects_const_cl.tools import tfrecord_writer
+from official_projects_const_cl.dataloaders import demo_data
 
 # Frame i of every fixture is flat gray 10 + 6 i: the gray level of a stored
 # frame says which source frame it is.
@@ -73,7 +78,7 @@ def _write(path, text):
 
 
 def _examples(prefix):
-  out = list(convert_ava.iter_keyframe_examples(prefix + '-*.tfrecord'))
+  out = list(ava_records.iter_keyframe_examples(prefix + '-*.tfrecord'))
   return {(e['media_id'], e['timestamp']): e for e in out}
 
 
@@ -133,18 +138,18 @@ def ava(tmp_path):
 
 
 def test_clip_frame_indices_centred_strided_clamped():
-  assert convert_ava.clip_frame_indices(10, 8, 4) == [0, 0, 2, 6, 10, 14, 18,
+  assert ava_sources.clip_frame_indices(10, 8, 4) == [0, 0, 2, 6, 10, 14, 18,
                                                       22]
-  assert convert_ava.clip_frame_indices(30, 8, 4, 40) == [14, 18, 22, 26, 30,
+  assert ava_sources.clip_frame_indices(30, 8, 4, 40) == [14, 18, 22, 26, 30,
                                                           34, 38, 39]
   # SlowFast AVA default: 32 frames at stride 2, keyframe at position 16.
-  indices = convert_ava.clip_frame_indices(1000, 32, 2)
+  indices = ava_sources.clip_frame_indices(1000, 32, 2)
   assert indices[16] == 1000 and indices[0] == 968 and indices[-1] == 1030
 
 
 def test_frames_dir_conversion_groups_filters_and_reports(ava, tmp_path):
   prefix = str(tmp_path / 'out' / 'val')
-  report = convert_ava.convert_ava(
+  report = ava_converter.convert_ava(
       ava['annotations'], prefix, frames_dir=ava['frames_dir'],
       label_map=ava['label_map'],
       excluded_timestamps=ava['excluded_timestamps'],
@@ -249,7 +254,7 @@ def test_frames_dir_conversion_groups_filters_and_reports(ava, tmp_path):
 
 def test_gt_keyframes_only_and_no_bad_rows_csv(ava, tmp_path):
   prefix = str(tmp_path / 'gt_only')
-  stale = prefix + convert_ava.BAD_ROWS_SUFFIX
+  stale = prefix + ava_converter.BAD_ROWS_SUFFIX
   open(stale, 'w').close()
   clean = _write(tmp_path / 'clean.csv',
                  'vidA,0901,0.1,0.2,0.5,0.9,3,1\nvidA,0903,0.1,0.2,0.5,0.9,7,'
@@ -257,7 +262,7 @@ def test_gt_keyframes_only_and_no_bad_rows_csv(ava, tmp_path):
   dets = _write(tmp_path / 'clean_dets.csv',
                 'vidA,0901,0.1,0.2,0.5,0.9,,0.9\nvidA,0900,0.3,0.3,0.6,0.6,,'
                 '0.8\n')
-  report = convert_ava.convert_ava(
+  report = ava_converter.convert_ava(
       clean, prefix, frames_dir=ava['frames_dir'], label_map=ava['label_map'],
       detections=dets, detection_keyframes=False, fps=10,
       timestamp_offset_s=900, num_frames=4, frame_stride=1, short_side=16)
@@ -280,7 +285,7 @@ def test_unreadable_frame_named_and_others_converted(ava, tmp_path):
                     'vidA,0900,0.1,0.1,0.2,0.2,3,1\n'  # Needs frame 6 (bad).
                     'vidA,0901,0.1,0.1,0.2,0.2,3,1\n'  # Frames 4-16: fine.
                     'vidA,0903,0.1,0.1,0.2,0.2,3,1\n')  # Needs frame 30.
-  report = convert_ava.convert_ava(
+  report = ava_converter.convert_ava(
       csv_path, str(tmp_path / 'o'), frames_dir=ava['frames_dir'], fps=10,
       timestamp_offset_s=900, num_frames=5, frame_stride=3)
   assert report.keyframes_written == 1
@@ -301,7 +306,7 @@ def test_videos_seek_resample_and_clamp(tmp_path, monkeypatch):
                     'movie,0903,0.1,0.1,0.5,0.5,5,0\n'
                     'movie,0904,0.1,0.1,0.5,0.5,5,0\n')  # Last frame: 3.2 s.
   calls = []
-  real = convert_videos.iter_video_frames
+  real = video_sources.iter_video_frames
 
   def recording(path, start_s=None):
     calls.append({'start_s': start_s, 'times': []})
@@ -309,9 +314,9 @@ def test_videos_seek_resample_and_clamp(tmp_path, monkeypatch):
       calls[-1]['times'].append(t)
       yield t, frame
 
-  monkeypatch.setattr(convert_videos, 'iter_video_frames', recording)
+  monkeypatch.setattr(video_sources, 'iter_video_frames', recording)
   prefix = str(tmp_path / 'v')
-  report = convert_ava.convert_ava(
+  report = ava_converter.convert_ava(
       csv_path, prefix, videos_dir=str(videos), fps=10,
       timestamp_offset_s=900, num_frames=4, frame_stride=3, seek_gap_s=0.5)
   examples = _examples(prefix)
@@ -331,7 +336,7 @@ def test_videos_seek_resample_and_clamp(tmp_path, monkeypatch):
   # frame i is video frame 2 i.
   calls.clear()
   prefix = str(tmp_path / 'v5')
-  convert_ava.convert_ava(csv_path, prefix, videos_dir=str(videos), fps=5,
+  ava_converter.convert_ava(csv_path, prefix, videos_dir=str(videos), fps=5,
                           timestamp_offset_s=900, num_frames=4,
                           frame_stride=2)
   examples = _examples(prefix)
@@ -344,7 +349,7 @@ def test_videos_seek_resample_and_clamp(tmp_path, monkeypatch):
 def test_kinetics_clip_names_give_offsets(tmp_path):
   videos = tmp_path / 'kinetics' / 'abseiling'
   videos.mkdir(parents=True)
-  name = convert_videos.kinetics_clip_name('yt_a-b', 10, 14)
+  name = video_labels.kinetics_clip_name('yt_a-b', 10, 14)
   _write_video(videos / f'{name}.mp4', 40)
   _write_video(tmp_path / 'kinetics' / 'other.mp4', 10)
   csv_path = _write(tmp_path / 'kinetics_val_v1.0.csv',
@@ -352,7 +357,7 @@ def test_kinetics_clip_names_give_offsets(tmp_path):
                     'yt_a-b,0030,0.2,0.2,0.6,0.6,7,0\n')
   prefix = str(tmp_path / 'k')
   # The offset flag applies to other sources, not to Kinetics-named clips.
-  report = convert_ava.convert_ava(
+  report = ava_converter.convert_ava(
       csv_path, prefix, videos_dir=str(tmp_path / 'kinetics'), fps=10,
       timestamp_offset_s=900, num_frames=3, frame_stride=5)
   examples = _examples(prefix)
@@ -367,7 +372,7 @@ def test_demo_world_records(tmp_path):
   paths = demo_data.generate_demo_dataset(str(tmp_path / 'demo'), num_train=4,
                                           num_val=2, num_shards=1)
   prefix = str(tmp_path / 'ava' / 'train')
-  report = convert_ava.convert_ava(
+  report = ava_converter.convert_ava(
       paths['ava_train_csv'], prefix, video_records=paths['train_pattern'],
       label_map=paths['ava_label_map'], num_frames=8, frame_stride=3,
       num_shards=2)
@@ -401,7 +406,7 @@ def test_demo_world_records(tmp_path):
                                                         by_person]
     # Demo: 10 fps, frame k = 10 ts; the record's JPEGs are stored as is.
     frames = records[vid]
-    indices = convert_ava.clip_frame_indices(10 * ts, 8, 3, len(frames))
+    indices = ava_sources.clip_frame_indices(10 * ts, 8, 3, len(frames))
     assert ex['frames_jpeg'] == [frames[i] for i in indices]
     assert ex['frame_rate'] == pytest.approx(10 / 3)
     assert ex['keyframe_index'] == 4
@@ -412,44 +417,44 @@ def test_label_map_variants(tmp_path):
                 'label {\n  name: "bend/bow (at the waist)"\n  label_id: 1\n'
                 '  label_type: PERSON_MOVEMENT\n}\n'
                 'label { display_name: "crawl" label_id: 2 }\n')
-  assert convert_ava.load_label_map(path) == {1: 'bend/bow (at the waist)',
+  assert ava_io.label_names(path) == {1: 'bend/bow (at the waist)',
                                               2: 'crawl'}
-  assert convert_ava.load_label_map(
+  assert ava_io.label_names(
       _write(tmp_path / 'lm.pbtxt', LABEL_MAP)) == {
           3: 'walk', 5: 'talk (to someone)', 7: 'sit'}
   with pytest.raises(ValueError, match='twice'):
-    convert_ava.load_label_map(_write(tmp_path / 'dup.pbtxt',
+    ava_io.label_names(_write(tmp_path / 'dup.pbtxt',
                                       'item { name: "a" id: 1 }\n'
                                       'item { name: "b" id: 1 }\n'))
   with pytest.raises(ValueError, match='no "item'):
-    convert_ava.load_label_map(_write(tmp_path / 'empty.pbtxt', 'nothing'))
+    ava_io.label_names(_write(tmp_path / 'empty.pbtxt', 'nothing'))
 
 
 def test_wrong_paths_and_unusable_inputs_raise(ava, tmp_path):
   out = str(tmp_path / 'o')
   with pytest.raises(FileNotFoundError, match='missing.csv'):
-    convert_ava.convert_ava(str(tmp_path / 'missing.csv'), out,
+    ava_converter.convert_ava(str(tmp_path / 'missing.csv'), out,
                             frames_dir=ava['frames_dir'])
   with pytest.raises(FileNotFoundError, match='no_frames'):
-    convert_ava.convert_ava(ava['annotations'], out,
+    ava_converter.convert_ava(ava['annotations'], out,
                             frames_dir=str(tmp_path / 'no_frames'))
   with pytest.raises(FileNotFoundError, match='nolabels.pbtxt'):
-    convert_ava.convert_ava(ava['annotations'], out,
+    ava_converter.convert_ava(ava['annotations'], out,
                             frames_dir=ava['frames_dir'],
                             label_map=str(tmp_path / 'nolabels.pbtxt'))
   with pytest.raises(FileNotFoundError, match='No TFRecord file matches'):
-    convert_ava.convert_ava(ava['annotations'], out,
+    ava_converter.convert_ava(ava['annotations'], out,
                             video_records=str(tmp_path / 'x-*.tfrecord'))
   with pytest.raises(ValueError, match='exactly one video source'):
-    convert_ava.convert_ava(ava['annotations'], out,
+    ava_converter.convert_ava(ava['annotations'], out,
                             frames_dir=ava['frames_dir'],
                             videos_dir=ava['frames_dir'])
   # A detections file given as annotations: no valid row, named.
   with pytest.raises(ValueError, match='dets.csv has no valid row.*line 1'):
-    convert_ava.convert_ava(ava['detections'], out,
+    ava_converter.convert_ava(ava['detections'], out,
                             frames_dir=ava['frames_dir'])
   with pytest.raises(ValueError, match='None of the action ids'):
-    convert_ava.convert_ava(
+    ava_converter.convert_ava(
         _write(tmp_path / 'other.csv', 'vidA,0901,0.1,0.1,0.2,0.2,42,1\n'),
         out, frames_dir=ava['frames_dir'], label_map=ava['label_map'])
 

@@ -1,4 +1,4 @@
-"""Tests of tools/convert_videos.py and tools/tfrecord_writer.py."""
+"""Tests of the video converter (dataloaders/conversion/video_*.py, tools/convert_videos.py)."""
 
 import csv
 import glob
@@ -12,8 +12,11 @@ import tensorflow as tf
 from official.vision.dataloaders import video_input
 from official_projects_const_cl import errors
 from official_projects_const_cl.dataloaders import features
+from official_projects_const_cl.dataloaders.conversion import tfrecord_writer
+from official_projects_const_cl.dataloaders.conversion import video_converter
+from official_projects_const_cl.dataloaders.conversion import video_labels
+from official_projects_const_cl.dataloaders.conversion import video_sources
 from official_projects_const_cl.tools import convert_videos
-from official_projects_const_cl.tools import tfrecord_writer
 
 # Frame t of every test video is a flat colour: red ramps with t.
 NUM_FRAMES = 8
@@ -91,7 +94,7 @@ def class_folders(tmp_path):
 
 def test_class_folders_written_and_failures_named(class_folders, tmp_path):
   prefix = str(tmp_path / 'out' / 'train')
-  report = convert_videos.convert(str(class_folders), prefix, num_shards=2,
+  report = video_converter.convert(str(class_folders), prefix, num_shards=2,
                                   log_every=1, progress=False)
   assert report.written == 3
   failed = {os.path.basename(p): reason for p, reason in report.failed}
@@ -139,7 +142,7 @@ def test_csv_labels_subsampling_and_resize(tmp_path):
   csv_path.write_text('path_or_id,label\nv1.mp4,7\nv2,3\nv2,7\nv3,0\n'
                       'gone.mp4,1\nv4,2\n')
   prefix = str(tmp_path / 'out' / 'clips')
-  report = convert_videos.convert(
+  report = video_converter.convert(
       str(root), prefix, labels_csv=str(csv_path), num_frames=3,
       short_side=16, progress=False)
   assert report.written == 4
@@ -161,7 +164,7 @@ def test_csv_labels_subsampling_and_resize(tmp_path):
 def test_fps_resampling_keeps_every_other_frame(tmp_path):
   path = tmp_path / 'v.mp4'
   _write_video(path, 'libx264', rate=8)
-  decoded = convert_videos.decode_video_file(str(path), fps=4)
+  decoded = video_sources.decode_video_file(str(path), fps=4)
   assert len(decoded.frames_jpeg) == 4
   assert decoded.timestamps_us == [0, 250000, 500000, 750000]
   assert decoded.frame_rate == 4
@@ -172,7 +175,7 @@ def test_corrupt_frame_in_folder_named(tmp_path):
   _write_frame_folder(str(root / 'clip'))
   bad = root / 'clip' / 'frame_3.jpg'
   bad.write_bytes(bad.read_bytes()[:40])  # Truncated JPEG.
-  report = convert_videos.convert(str(root), str(tmp_path / 'o'),
+  report = video_converter.convert(str(root), str(tmp_path / 'o'),
                                   progress=False)
   assert report.written == 0
   assert len(report.failed) == 1
@@ -182,12 +185,12 @@ def test_corrupt_frame_in_folder_named(tmp_path):
 def test_bad_paths_raise_clear_errors(tmp_path):
   missing = tmp_path / 'nope'
   with pytest.raises(FileNotFoundError, match='nope'):
-    convert_videos.convert(str(missing), str(tmp_path / 'o'))
+    video_converter.convert(str(missing), str(tmp_path / 'o'))
   (tmp_path / 'empty').mkdir()
   with pytest.raises(ValueError, match='No videos .* found under .*empty'):
-    convert_videos.convert(str(tmp_path / 'empty'), str(tmp_path / 'o'))
+    video_converter.convert(str(tmp_path / 'empty'), str(tmp_path / 'o'))
   with pytest.raises(FileNotFoundError, match='labels.csv'):
-    convert_videos.convert(str(tmp_path / 'empty'), str(tmp_path / 'o'),
+    video_converter.convert(str(tmp_path / 'empty'), str(tmp_path / 'o'),
                            labels_csv=str(tmp_path / 'labels.csv'))
 
 
@@ -343,8 +346,8 @@ def test_ucf101_split_selects_listed_videos_with_classind_labels(ucf101,
                                                                   tmp_path):
   root, lists = ucf101
   prefix = str(tmp_path / 'out' / 'train_split1')
-  report = convert_videos.convert(
-      str(root), prefix, label_source=convert_videos.Ucf101SplitLabels(
+  report = video_converter.convert(
+      str(root), prefix, label_source=video_labels.Ucf101SplitLabels(
           str(lists), split=1, subset='train'), progress=False)
   assert report.written == 3 and not report.failed
   assert report.class_names == ['PlayingCello', 'ApplyEyeMakeup',
@@ -382,12 +385,12 @@ def test_ucf101_test_list_via_cli_labels_from_folder(ucf101, tmp_path, capsys):
 def test_ucf101_missing_videos_stop_unless_allowed(ucf101, tmp_path, capsys):
   root, lists = ucf101
   prefix = str(tmp_path / 'out' / 'train_split2')
-  source = convert_videos.Ucf101SplitLabels(str(lists), 2, 'train')
-  with pytest.raises(convert_videos.MissingVideosError,
+  source = video_labels.Ucf101SplitLabels(str(lists), 2, 'train')
+  with pytest.raises(video_converter.MissingVideosError,
                      match=r'2 of the 3 videos listed by UCF101 split 2 train'
                      r'.*v_ApplyEyeMakeup_g25_c07.avi.*--allow_missing'
                      ) as error:
-    convert_videos.convert(str(root), prefix, label_source=source,
+    video_converter.convert(str(root), prefix, label_source=source,
                            progress=False)
   missing = ['ApplyEyeMakeup/v_ApplyEyeMakeup_g25_c07.avi',
              'PlayingCello/v_PlayingCello_g09_c02.avi']
@@ -416,8 +419,8 @@ def test_ucf101_missing_videos_stop_unless_allowed(ucf101, tmp_path, capsys):
   assert _labels_of(_read_all(prefix + '-*.tfrecord')) == {
       'ApplyEyeMakeup/v_ApplyEyeMakeup_g02_c01': [1]}
   # A later run without failures removes the earlier failures CSV.
-  convert_videos.convert(
-      str(root), prefix, label_source=convert_videos.Ucf101SplitLabels(
+  video_converter.convert(
+      str(root), prefix, label_source=video_labels.Ucf101SplitLabels(
           str(lists), 1, 'test'), progress=False)
   assert not os.path.exists(prefix + '_failures.csv')
 
@@ -429,12 +432,12 @@ def test_ucf101_malformed_lists_name_file_and_line(ucf101, tmp_path):
       'PlayingCello/v_PlayingCello_g01_c01.avi 2\n')
   with pytest.raises(ValueError, match=r'trainlist03.txt:2: class id 2 does '
                      r'not match the folder .PlayingCello.'):
-    convert_videos.Ucf101SplitLabels(str(lists), 3, 'train').listed()
+    video_labels.Ucf101SplitLabels(str(lists), 3, 'train').listed()
   with pytest.raises(FileNotFoundError, match='testlist03.txt'):
-    convert_videos.Ucf101SplitLabels(str(lists), 3, 'test')
+    video_labels.Ucf101SplitLabels(str(lists), 3, 'test')
   (lists / 'classInd.txt').write_text('1 PlayingCello\n3 ApplyEyeMakeup\n')
   with pytest.raises(ValueError, match=r'classInd.txt:2: expected "2 '):
-    convert_videos.Ucf101SplitLabels(str(lists), 1, 'test').listed()
+    video_labels.Ucf101SplitLabels(str(lists), 1, 'test').listed()
   with pytest.raises(SystemExit):  # --subset is required.
     convert_videos.cli([f'--input_dir={tmp_path}',
                         f'--ucf101_split_dir={lists}',
@@ -479,8 +482,8 @@ def hmdb51(tmp_path):
 def test_hmdb51_split_sorted_classes_and_subsets(hmdb51, tmp_path):
   root, lists = hmdb51
   prefix = str(tmp_path / 'out' / 'hmdb_train1')
-  report = convert_videos.convert(
-      str(root), prefix, label_source=convert_videos.Hmdb51SplitLabels(
+  report = video_converter.convert(
+      str(root), prefix, label_source=video_labels.Hmdb51SplitLabels(
           str(lists), 1, 'train'), progress=False)
   assert report.written == 3 and not report.failed
   assert _read_lines(prefix + '_label_map.txt') == [
@@ -504,25 +507,25 @@ def test_hmdb51_split_sorted_classes_and_subsets(hmdb51, tmp_path):
 def test_hmdb51_missing_videos_reported(hmdb51, tmp_path):
   root, lists = hmdb51
   prefix = str(tmp_path / 'out' / 'hmdb_train2')
-  with pytest.raises(convert_videos.MissingVideosError,
+  with pytest.raises(video_converter.MissingVideosError,
                      match='3 of the 3 videos listed by HMDB51 split 2 train'
                      ) as error:
-    convert_videos.convert(str(root), prefix, progress=False,
-                           label_source=convert_videos.Hmdb51SplitLabels(
+    video_converter.convert(str(root), prefix, progress=False,
+                           label_source=video_labels.Hmdb51SplitLabels(
                                str(lists), 2, 'train'))
   expected = [f'{c}/{c}_gone_u_nm_np1_fr_med_1.avi'
               for c in ('brush_hair', 'cartwheel', 'wave')]
   assert [name for name, _ in error.value.missing] == expected
   with open(prefix + '_failures.csv') as f:
     assert [r.split(',')[0] for r in f.read().splitlines()[1:]] == expected
-  report = convert_videos.convert(
+  report = video_converter.convert(
       str(root), prefix, progress=False,
-      label_source=convert_videos.Hmdb51SplitLabels(
+      label_source=video_labels.Hmdb51SplitLabels(
           str(lists), 2, 'train', allow_missing=True))
   assert report.written == 0 and len(report.missing) == 3
   (lists / 'wave_test_split3.txt').write_text('a.avi 1\nb.avi train\n')
   with pytest.raises(ValueError, match=r'wave_test_split3.txt:2: expected'):
-    convert_videos.Hmdb51SplitLabels(str(lists), 3, 'train').listed()
+    video_labels.Hmdb51SplitLabels(str(lists), 3, 'train').listed()
 
 
 def _ramp_frame(t, size=SIZE):
@@ -577,9 +580,9 @@ def kinetics(tmp_path):
 def test_kinetics_csv_trimmed_and_full_videos(kinetics, tmp_path):
   root, train_csv = kinetics
   prefix = str(tmp_path / 'out' / 'k400_train')
-  report = convert_videos.convert(
+  report = video_converter.convert(
       str(root), prefix, progress=False,
-      label_source=convert_videos.KineticsCsvLabels(str(train_csv)))
+      label_source=video_labels.KineticsCsvLabels(str(train_csv)))
   # The missing YouTube video is reported, the others converted.
   assert report.written == 3
   assert [name for name, _ in report.missing] == ['ccccccccccc_000010_000020']
@@ -629,10 +632,10 @@ def test_kinetics_columns_by_header_and_class_list(kinetics, tmp_path):
 
   class_list.write_text('abseiling\n')
   with pytest.raises(ValueError, match='not in the class list.*air drumming'):
-    convert_videos.KineticsCsvLabels(str(val_csv), str(class_list)).listed()
+    video_labels.KineticsCsvLabels(str(val_csv), str(class_list)).listed()
   headerless = tmp_path / 'headerless.csv'
   headerless.write_text('abseiling,aaaaaaaaaaa,2,12,train\n')
-  videos, names = convert_videos.KineticsCsvLabels(str(headerless)).listed()
+  videos, names = video_labels.KineticsCsvLabels(str(headerless)).listed()
   assert names == ['abseiling']
   assert [(v.name, v.candidates) for v in videos] == [
       ('aaaaaaaaaaa_000002_000012',
@@ -644,16 +647,16 @@ def test_segment_decoding_seeks_and_frame_folders_trim(tmp_path):
   for gop in (2, None):  # Seeks to a key frame / decodes from the first.
     path = tmp_path / f'v{gop}.mp4'
     _write_video(path, 'libx264', num_frames=24, frame_fn=_ramp_frame, gop=gop)
-    decoded = convert_videos.decode_video_file(str(path), start_s=1.3,
+    decoded = video_sources.decode_video_file(str(path), start_s=1.3,
                                                end_s=2.0)
     assert decoded.timestamps_us == [1375000, 1500000, 1625000, 1750000,
                                      1875000]
     _check_ramp_frames(decoded.frames_jpeg, range(11, 16))
   folder = str(tmp_path / 'frames')
   _write_frame_folder(folder)
-  decoded = convert_videos.decode_frame_folder(folder, frame_rate=8,
+  decoded = video_sources.decode_frame_folder(folder, frame_rate=8,
                                                start_s=0.25, end_s=0.75)
   assert decoded.timestamps_us == [250000, 375000, 500000, 625000]
   assert decoded.frame_rate == 8
-  with pytest.raises(convert_videos.VideoReadError, match='frame rate'):
-    convert_videos.decode_frame_folder(folder, start_s=0.25)
+  with pytest.raises(video_sources.VideoReadError, match='frame rate'):
+    video_sources.decode_frame_folder(folder, start_s=0.25)

@@ -1,4 +1,4 @@
-"""Tests of tools/demo_world.py and tools/demo_data.py (DESIGN §7)."""
+"""Tests of dataloaders/demo_world.py and dataloaders/demo_data.py (DESIGN §7)."""
 
 import collections
 import glob
@@ -14,9 +14,10 @@ import tensorflow as tf
 
 from official.vision.configs import video_classification as video_cfg
 from official.vision.dataloaders import video_input
+from official_projects_const_cl.dataloaders import demo_data
+from official_projects_const_cl.dataloaders import demo_world
 from official_projects_const_cl.dataloaders import features
-from official_projects_const_cl.tools import demo_data
-from official_projects_const_cl.tools import demo_world
+from official_projects_const_cl.tools import demo_data as demo_data_cli
 
 TINY = demo_world.DemoWorldConfig(num_frames=8, height=32, width=32,
                                   num_classes=4)
@@ -374,7 +375,7 @@ def test_tracking_sequences_otb_and_got10k(tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-  paths = demo_data.cli(['--output_dir', str(tmp_path / 'c'), '--seed', '1',
+  paths = demo_data_cli.cli(['--output_dir', str(tmp_path / 'c'), '--seed', '1',
                          '--num_train', '4', '--num_val', '4',
                          '--num_shards', '1', '--num_frames', '4',
                          '--image_size', '32', '--write_tracking'])

@@ -12,7 +12,7 @@ from official_projects_const_cl.evaluation import ava_map
 from official_projects_const_cl.evaluation import otb
 from official_projects_const_cl.tools import convert_ava
 from official_projects_const_cl.tools import convert_videos
-from official_projects_const_cl.tools import demo_data
+from official_projects_const_cl.tools import demo_data as demo_data_cli
 from official_projects_const_cl.tools import validate_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,7 +126,7 @@ def _one_error_line(stderr, expected):
                         '--output_prefix=/tmp/x'], 'no_such.csv'),
     (convert_videos.main, ['--input_dir=no_such_dir', '--output_prefix=/tmp/x'],
      'Input folder no_such_dir does not exist'),
-    (demo_data.main, ['--output_dir=/tmp/x', '--num_train=0'],
+    (demo_data_cli.main, ['--output_dir=/tmp/x', '--num_train=0'],
      'Need num_train >= 1'),
 ], ids=['ava_map', 'otb', 'validate_records', 'convert_ava', 'convert_videos',
         'demo_data'])

@@ -196,7 +196,7 @@ def test_two_steps_then_evaluate_matches_the_official_csv_path(tmp_path):
   from official.modeling import hyperparams  # pylint: disable=g-import-not-at-top
   from official_projects_const_cl.evaluation import ava_map  # pylint: disable=g-import-not-at-top
   from official_projects_const_cl.tasks import experiment_runner  # pylint: disable=g-import-not-at-top
-  from official_projects_const_cl.tools import demo_data  # pylint: disable=g-import-not-at-top
+  from official_projects_const_cl.dataloaders import demo_data  # pylint: disable=g-import-not-at-top
   paths = demo_data.ensure_demo_ava_records(
       str(tmp_path / 'demo'), num_train=4, num_val=2, num_shards=1)
   params = exp_factory.get_exp_config('const_cl_action_localization_demo')

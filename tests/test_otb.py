@@ -17,8 +17,8 @@ from official_projects_const_cl.dataloaders import tracking_datasets
 from official_projects_const_cl.evaluation import otb
 from official_projects_const_cl.evaluation import otb_metrics
 from official_projects_const_cl.evaluation import otb_plots
-from official_projects_const_cl.tools import demo_data
-from official_projects_const_cl.tools import demo_world
+from official_projects_const_cl.dataloaders import demo_data
+from official_projects_const_cl.dataloaders import demo_world
 
 
 def _toolkit_metrics():

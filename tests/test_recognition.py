@@ -14,7 +14,7 @@ from official_projects_const_cl.modeling import variable_paths
 from official_projects_const_cl.modeling.backbones import resnet_3d_y
 from official_projects_const_cl.tasks import experiment_runner
 from official_projects_const_cl.tasks import recognition
-from official_projects_const_cl.tools import demo_data
+from official_projects_const_cl.dataloaders import demo_data
 from official_projects_const_cl.tools import retrieval as retrieval_tool
 
 

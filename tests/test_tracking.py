@@ -50,7 +50,7 @@ def test_embedding_is_the_center_slice_at_stride_8():
 
 @pytest.fixture(scope='module')
 def demo_tracking(tmp_path_factory):
-  from official_projects_const_cl.tools import demo_data  # pylint: disable=g-import-not-at-top
+  from official_projects_const_cl.dataloaders import demo_data  # pylint: disable=g-import-not-at-top
   return demo_data.ensure_demo_tracking(
       str(tmp_path_factory.mktemp('demo')), num_train=3, num_val=2,
       num_shards=1, write_ava=False)

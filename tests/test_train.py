@@ -10,7 +10,7 @@ import pytest
 
 import train
 from official_projects_const_cl import errors
-from official_projects_const_cl.tools import demo_data
+from official_projects_const_cl.dataloaders import demo_data
 
 FLAGS = flags.FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

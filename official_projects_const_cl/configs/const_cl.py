@@ -17,9 +17,8 @@ from official.modeling import optimization
 from official.vision.configs import backbones_3d
 from official.vision.configs import common
 from official.vision.configs import video_classification
+from official_projects_const_cl.configs import demo_paths
 from official_projects_const_cl.configs import validation as checks
-from official_projects_const_cl.tools import demo_data
-from official_projects_const_cl.tools import demo_world
 
 REGION_SOURCES = ('random', 'slic', 'fh', 'stored')
 TEMPORAL_SAMPLINGS = ('center', 'nearest', 'random')
@@ -458,15 +457,15 @@ def cvrl_pretrain_k400() -> cfg.ExperimentConfig:
 
 
 # The demo world (tools/demo_data.py): 64x64 videos of 32 frames, generated
-# with its defaults under `demo_data.default_demo_dir()` on first use.
-DEMO_NUM_TRAIN = demo_data.DEFAULT_NUM_TRAIN
-DEMO_NUM_VAL = demo_data.DEFAULT_NUM_VAL
-DEMO_NUM_CLASSES = demo_world.DemoWorldConfig().num_classes
+# with its defaults under `demo_paths.default_demo_dir()` on first use.
+DEMO_NUM_TRAIN = demo_paths.DEFAULT_NUM_TRAIN
+DEMO_NUM_VAL = demo_paths.DEFAULT_NUM_VAL
+DEMO_NUM_CLASSES = demo_paths.NUM_CLASSES
 
 
 def _demo(method: str) -> cfg.ExperimentConfig:
   """A CPU-sized run on the embedded demo world."""
-  demo_dir = demo_data.default_demo_dir()
+  demo_dir = demo_paths.default_demo_dir()
   batch = 16
   exp = _pretrain_experiment(
       method=method,

@@ -6,7 +6,7 @@ box, ROIAligned on the keyframe's feature slice, is a query that attends to
 every voxel of the clip's feature map; a sigmoid per class gives multi-label
 action scores. Training uses ground-truth person boxes; evaluation uses
 ground-truth or detected boxes (score threshold) and reports frame-mAP@0.5
-over the evaluated classes (`evaluation/ava_map.py`).
+over the evaluated classes (`evaluation/ava_metrics.py`).
 
 Paper recipe (supplementary §3.2): 32 frames at stride 2, resolution 400,
 batch 256, 50k steps, SGD momentum 0.9; AVA v2.2: LR 3e-2, weight decay 1e-4;
@@ -24,9 +24,8 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
+from official_projects_const_cl.configs import demo_paths
 from official_projects_const_cl.configs import validation as checks
-from official_projects_const_cl.tools import demo_data
-from official_projects_const_cl.tools import demo_world
 
 EVAL_BOXES = ('groundtruth', 'detected')
 # AVA v2.2: 80 action ids (1..80), 60 of them evaluated.
@@ -219,7 +218,7 @@ def const_cl_ava_kinetics() -> cfg.ExperimentConfig:
                                 'ava_val_excluded_timestamps_v2.2.csv'))
 
 
-DEMO_NUM_ACTIONS = len(demo_world.ACTIONS)
+DEMO_NUM_ACTIONS = demo_paths.NUM_ACTIONS
 
 
 def demo_ava_paths(demo_dir: str) -> dict:
@@ -241,7 +240,7 @@ def const_cl_action_localization_demo() -> cfg.ExperimentConfig:
   `task.init_checkpoint=<const_cl_pretrain_demo model_dir>` (or a CVRL one
   with `task.model.backbone.resnet_3d_y.branch_res5=false`, or none).
   """
-  demo_dir = demo_data.default_demo_dir()
+  demo_dir = demo_paths.default_demo_dir()
   paths = demo_ava_paths(demo_dir)
   exp = localization_experiment(
       train_path=paths['train_records'], val_path=paths['val_records'],

@@ -28,8 +28,8 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 from official.vision.configs import video_classification
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
+from official_projects_const_cl.configs import demo_paths
 from official_projects_const_cl.configs import validation as checks
-from official_projects_const_cl.tools import demo_data
 
 PROTOCOLS = ('linear_eval', 'finetune')
 RES5_BRANCHES = ('res5_g', 'res5_r')
@@ -291,7 +291,7 @@ def _demo(protocol: str) -> cfg.ExperimentConfig:
   64^2. Run with `task.init_checkpoint=<const_cl_pretrain_demo model_dir>`
   (or none, for the random-initialization baseline).
   """
-  demo_dir = demo_data.default_demo_dir()
+  demo_dir = demo_paths.default_demo_dir()
   linear = protocol == 'linear_eval'
   exp = recognition_experiment(
       protocol=protocol,

@@ -21,9 +21,9 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
+from official_projects_const_cl.configs import demo_paths
 from official_projects_const_cl.configs import siamfc as siamfc_lib
 from official_projects_const_cl.configs import validation as checks
-from official_projects_const_cl.tools import demo_data
 
 GOT10K_TRAIN_SEQUENCES = 9_335
 LAYOUTS = ('got10k', 'otb')
@@ -126,12 +126,12 @@ def const_cl_tracking_demo() -> cfg.ExperimentConfig:
   Frames are 64 x 64, so the crops are halved (exemplar 63, search 127,
   training search 111: responses 9 x 9 when tracking, 7 x 7 in training).
   """
-  demo_dir = demo_data.default_demo_dir()
+  demo_dir = demo_paths.default_demo_dir()
   exp = tracking_experiment(
-      train_path=os.path.join(demo_dir, demo_data.TRACKING_DIR,
+      train_path=os.path.join(demo_dir, demo_paths.TRACKING_DIR,
                               'got10k_train'),
-      val_path=os.path.join(demo_dir, demo_data.TRACKING_DIR, 'otb_val'),
-      batch_size=16, num_train_sequences=demo_data.DEFAULT_NUM_TRAIN,
+      val_path=os.path.join(demo_dir, demo_paths.TRACKING_DIR, 'otb_val'),
+      batch_size=16, num_train_sequences=demo_paths.DEFAULT_NUM_TRAIN,
       epochs=8, base_lr=0.01, weight_decay=1e-4)
   task = exp.task
   const_cl_cfg.use_demo_backbone(task.model)

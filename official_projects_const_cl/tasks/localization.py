@@ -4,12 +4,12 @@ Trains the action transformer head and the backbone (initialized from the
 `res5_r` branch of a pretraining checkpoint) with a sigmoid cross-entropy on
 ground-truth person boxes. Validation classifies ground-truth or detected
 boxes and reports frame-mAP@0.5 over the evaluated classes by the official
-ActivityNet AVA rules (`evaluation/ava_map.py`); the scored detections are
+ActivityNet AVA rules (`evaluation/ava_metrics.py`); the scored detections are
 also written as an official-format CSV (`<model_dir>/ava_detections.csv`).
 """
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from absl import logging
 import numpy as np
@@ -19,23 +19,17 @@ import tf_keras
 from official.core import base_task
 from official.core import task_factory
 from official_projects_const_cl.configs import localization as loc_cfg
+from official_projects_const_cl.dataloaders import ava_io
 from official_projects_const_cl.dataloaders import localization_input
-from official_projects_const_cl.evaluation import ava_map
+from official_projects_const_cl.evaluation import ava_metrics
 from official_projects_const_cl.evaluation import knn
 from official_projects_const_cl.modeling import action_localizer
 from official_projects_const_cl.modeling import checkpoint_loading
+from official_projects_const_cl.ops import ava_keyframes
 from official_projects_const_cl.tasks import gradient_step
-from official_projects_const_cl.tools import demo_data
 
 _EVAL_KEYS = ('probabilities', 'boxes', 'boxes_mask', 'gt_boxes', 'gt_labels',
               'gt_mask', 'media_id', 'timestamp')
-
-
-def image_key(media_id: Any, timestamp: int) -> str:
-  """The official AVA keyframe key 'video_id,%04d'."""
-  if isinstance(media_id, bytes):
-    media_id = media_id.decode('utf-8')
-  return f'{media_id},{int(timestamp):04d}'
 
 
 def masked_sigmoid_loss(labels: tf.Tensor, logits: tf.Tensor,
@@ -65,18 +59,19 @@ class FrameMapAccumulator:
   def __init__(self, class_ids: Sequence[int], max_per_keyframe: int):
     self._class_ids = np.asarray(sorted(class_ids), np.int64)
     # Whitelist and 50-row cap applied as rows arrive (bounded memory).
-    self._evaluator = ava_map.AvaEvaluator(class_ids=self._class_ids.tolist(),
+    self._evaluator = ava_metrics.AvaEvaluator(class_ids=self._class_ids.tolist(),
                                            capacity=max_per_keyframe)
 
   @property
-  def evaluator(self) -> 'ava_map.AvaEvaluator':
+  def evaluator(self) -> 'ava_metrics.AvaEvaluator':
     return self._evaluator
 
   def update(self, outputs: Mapping[str, np.ndarray]) -> None:
     """Adds one batch (numpy, merged over replicas)."""
     columns = self._class_ids - 1  # Class id k is output column k - 1.
     for i in range(len(outputs['media_id'])):
-      key = image_key(outputs['media_id'][i], outputs['timestamp'][i])
+      key = ava_keyframes.normalize_key(
+          (outputs['media_id'][i], outputs['timestamp'][i]))
       gt_valid = outputs['gt_mask'][i] > 0
       gt_boxes = outputs['gt_boxes'][i][gt_valid]
       box_idx, col = np.nonzero(outputs['gt_labels'][i][gt_valid])
@@ -104,7 +99,7 @@ class LocalizationTask(base_task.Task):
     path = self.task_config.evaluation.label_map_path
     if not path:
       return {i: str(i) for i in range(1, self.num_classes + 1)}
-    categories, class_ids = ava_map.read_label_map(path)
+    categories, class_ids = ava_io.read_label_map(path)
     too_big = sorted(i for i in class_ids if i > self.num_classes)
     if too_big:
       raise ValueError(
@@ -135,8 +130,6 @@ class LocalizationTask(base_task.Task):
   def build_inputs(self, params: loc_cfg.LocalizationDataConfig,
                    input_context: Optional[tf.distribute.InputContext] = None
                    ) -> tf.data.Dataset:
-    if params.demo_data_dir:
-      demo_data.ensure_demo_ava_records(params.demo_data_dir)
     return localization_input.build_localization_dataset(params,
                                                          input_context)
 
@@ -203,14 +196,14 @@ class LocalizationTask(base_task.Task):
       return {}
     names = self.evaluated_classes()
     eval_cfg = self.task_config.evaluation
-    exclusions = (ava_map.read_exclusions(eval_cfg.excluded_timestamps_path)
+    exclusions = (ava_io.read_exclusions(eval_cfg.excluded_timestamps_path)
                   if eval_cfg.excluded_timestamps_path else set())
     evaluator = aggregated_logs.evaluator
     results = evaluator.result(sorted(names), exclusions=exclusions,
                                iou_threshold=eval_cfg.iou_threshold)
     if self.logging_dir and eval_cfg.detections_csv_name:
       path = os.path.join(self.logging_dir, eval_cfg.detections_csv_name)
-      evaluator.write_detections(path)
+      ava_io.write_keyframes_csv(path, evaluator.detections())
       logging.info('Wrote the scored boxes to %s (official AVA format).',
                    path)
     logs = {'frame_mAP': np.float32(results['mAP']),

@@ -24,7 +24,6 @@ from official_projects_const_cl.evaluation import knn
 from official_projects_const_cl.losses import contrastive
 from official_projects_const_cl.ops import temporal
 from official_projects_const_cl.tasks import gradient_step
-from official_projects_const_cl.tools import demo_data
 
 _LOSS_KEYS = ('total_loss', 'global_loss', 'region_loss', 'global_accuracy',
               'region_accuracy')
@@ -93,8 +92,6 @@ class ConstClPretrainTask(base_task.Task):
                    input_context: Optional[tf.distribute.InputContext] = None
                    ) -> tf.data.Dataset:
     """Two-view clips; for validation with kNN, bank videos then queries."""
-    if params.demo_data_dir:
-      demo_data.ensure_demo_dataset(params.demo_data_dir)
     if (not params.is_training and self.task_config.knn.enabled and
         params.knn_bank_input_path):
       return pretrain_input.build_knn_dataset(params, input_context)

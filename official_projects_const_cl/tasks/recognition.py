@@ -21,7 +21,6 @@ from official_projects_const_cl.evaluation import multiview
 from official_projects_const_cl.modeling import checkpoint_loading
 from official_projects_const_cl.modeling import video_classifier
 from official_projects_const_cl.tasks import gradient_step
-from official_projects_const_cl.tools import demo_data
 
 TOP_K = (1, 5)
 
@@ -68,8 +67,6 @@ class RecognitionTask(base_task.Task):
   def build_inputs(self, params: rec_cfg.RecognitionDataConfig,
                    input_context: Optional[tf.distribute.InputContext] = None
                    ) -> tf.data.Dataset:
-    if params.demo_data_dir:
-      demo_data.ensure_demo_dataset(params.demo_data_dir)
     return recognition_input.build_recognition_dataset(params, input_context)
 
   def build_losses(self, labels: tf.Tensor, model_outputs: tf.Tensor,

@@ -37,7 +37,6 @@ from official_projects_const_cl.modeling import siamfc_tracker
 from official_projects_const_cl.modeling import tracking_embedder
 from official_projects_const_cl.modeling.heads import siamfc_head
 from official_projects_const_cl.tasks import gradient_step
-from official_projects_const_cl.tools import demo_data
 
 
 def tracker_from_checkpoint(params, checkpoint: str,
@@ -111,8 +110,6 @@ class TrackingTask(base_task.Task):
         self.task_config.model)
 
   def _sequences_root(self, params: tracking_cfg.TrackingDataConfig) -> str:
-    if params.demo_data_dir:
-      demo_data.ensure_demo_tracking(params.demo_data_dir)
     if not tf.io.gfile.isdir(params.input_path):
       raise FileNotFoundError(
           f'input_path {params.input_path!r} is not a folder of tracking '

@@ -30,11 +30,11 @@ import tensorflow as tf
 from official.core import config_definitions as cfg
 from official_projects_const_cl import errors
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
+from official_projects_const_cl.dataloaders import demo_data
 from official_projects_const_cl.dataloaders import recognition_input
 from official_projects_const_cl.evaluation import retrieval
 from official_projects_const_cl.tasks import experiment_runner
 from official_projects_const_cl.tasks import recognition
-from official_projects_const_cl.tools import demo_data
 
 FLAGS = flags.FLAGS
 
@@ -94,8 +94,7 @@ def run_retrieval(params: cfg.ExperimentConfig,
   queries_cfg = task_cfg.validation_data.replace(**views)
   gallery_cfg = queries_cfg.replace(input_path=task_cfg.train_data.input_path)
   for data in (queries_cfg, gallery_cfg):
-    if data.demo_data_dir:
-      demo_data.ensure_demo_dataset(data.demo_data_dir)
+    demo_data.prepare_data(data)
   gallery = extract_video_features(
       model, recognition_input.build_recognition_dataset(gallery_cfg))
   logging.info('Gallery: %d training videos.', len(gallery[1]))

@@ -2,7 +2,7 @@
 
   python -m official_projects_const_cl.tools.run_demo --model_dir=runs/demo
 
-1. generates the demo world on first use (tools/demo_data.py);
+1. generates the demo world on first use (`demo_data.prepare_for`);
 2. evaluates the randomly initialized network (kNN top-1 of global features,
    validation videos against training videos);
 3. pretrains `--experiment` (default const_cl_pretrain_demo) with
@@ -38,6 +38,7 @@ import tensorflow as tf
 from official.core import exp_factory
 from official_projects_const_cl import errors
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
+from official_projects_const_cl.dataloaders import demo_data
 from official_projects_const_cl.tasks import experiment_runner
 from official_projects_const_cl.tools import retrieval
 
@@ -54,6 +55,7 @@ def run_mode(experiment: str, model_dir: str, mode: str,
   """
   params = experiment_runner.experiment_config(experiment, params_override,
                                                mode)
+  demo_data.prepare_for(params)
   eval_logs = experiment_runner.run(params, mode, model_dir,
                                     allow_config_change=allow_config_change)
   return {k: float(v) for k, v in (eval_logs or {}).items()

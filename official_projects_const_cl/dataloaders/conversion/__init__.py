@@ -1,0 +1,1 @@
+"""Converters of video datasets into the TFRecords the input pipelines read."""
