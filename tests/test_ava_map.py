@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from official_projects_const_cl.dataloaders import ava_io
+from official_projects_const_cl.dataloaders import demo_writers
 from official_projects_const_cl.evaluation import ava_map
 from official_projects_const_cl.evaluation import ava_metrics
 from official_projects_const_cl.ops import ava_keyframes
@@ -439,7 +440,7 @@ def test_malformed_groundtruth_and_exclusion_rows(tmp_path):
 
 
 def test_read_label_map_demo_and_official_formats(tmp_path):
-  # As written by tools/demo_data.write_ava_label_map.
+  # As written by tools/demo_writers.write_ava_label_map.
   demo = _write(tmp_path / 'demo.pbtxt', 'item {\n  name: "still"\n  id: 1\n}\n'
                 'item {\n  name: "moving-left"\n  id: 2\n}\n')
   categories, ids = ava_io.read_label_map(demo)

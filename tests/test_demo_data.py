@@ -14,8 +14,10 @@ import tensorflow as tf
 
 from official.vision.configs import video_classification as video_cfg
 from official.vision.dataloaders import video_input
+from official_projects_const_cl.configs import demo_paths
 from official_projects_const_cl.dataloaders import demo_data
 from official_projects_const_cl.dataloaders import demo_world
+from official_projects_const_cl.dataloaders import demo_writers
 from official_projects_const_cl.dataloaders import features
 from official_projects_const_cl.tools import demo_data as demo_data_cli
 
@@ -333,7 +335,7 @@ def test_ava_keyframes_every_second(tmp_path):
                                    max_objects=1, frame_rate=10)
   videos = list(demo_data.iter_demo_videos(0, 'k', 1, cfg))
   path = str(tmp_path / 'ava.csv')
-  assert demo_data.write_ava_csv(videos, path) == 3
+  assert demo_writers.write_ava_csv(videos, path) == 3
   rows = [line.split(',') for line in open(path).read().splitlines()]
   assert [r[1] for r in rows] == ['0', '1', '2']  # Frames 0, 10, 20.
   video = videos[0][1]
@@ -343,7 +345,7 @@ def test_ava_keyframes_every_second(tmp_path):
 def test_tracking_sequences_otb_and_got10k(tmp_path):
   cfg = demo_world.DemoWorldConfig(num_frames=5, height=40, width=32)
   videos = list(demo_data.iter_demo_videos(0, 'trk', 2, cfg))
-  names = demo_data.write_tracking_sequences(videos, str(tmp_path / 'otb'))
+  names = demo_writers.write_tracking_sequences(videos, str(tmp_path / 'otb'))
   assert names == ['demo-trk-00000', 'demo-trk-00001']
   for name, (_, video) in zip(names, videos):
     seq = tmp_path / 'otb' / name
@@ -358,7 +360,7 @@ def test_tracking_sequences_otb_and_got10k(tmp_path):
     image = tf.io.decode_jpeg(open(seq / 'img' / '0003.jpg', 'rb').read())
     assert image.shape == (40, 32, 3)
 
-  names = demo_data.write_tracking_sequences(
+  names = demo_writers.write_tracking_sequences(
       videos, str(tmp_path / 'got'), layout='got10k', objects='all')
   assert len(names) == sum(v.num_objects for _, v in videos)
   assert open(tmp_path / 'got' / 'list.txt').read().split() == names
@@ -384,3 +386,35 @@ def test_cli(tmp_path, capsys):
   assert len(open(os.path.join(paths['got10k_train'], 'list.txt')
                   ).read().split()) == 4
   assert json.loads(capsys.readouterr().out)['train'] == paths['train']
+
+
+def test_demo_paths_constants_match_the_world():
+  # configs/demo_paths.py holds plain constants; they must describe the world.
+  assert demo_paths.NUM_CLASSES == demo_world.DemoWorldConfig().num_classes
+  assert demo_paths.NUM_ACTIONS == len(demo_world.ACTIONS)
+  assert demo_data.DEMO_DATA_VERSION == demo_paths.DEMO_DATA_VERSION
+  assert demo_data.default_demo_dir(3).endswith(
+      f'v{demo_paths.DEMO_DATA_VERSION}-seed3')
+
+
+def test_prepare_for_makes_what_each_demo_experiment_reads(monkeypatch):
+  from official.core import exp_factory  # pylint: disable=g-import-not-at-top
+  made = []
+  for name in ('ensure_demo_dataset', 'ensure_demo_ava_records',
+               'ensure_demo_tracking'):
+    monkeypatch.setattr(demo_data, name,
+                        lambda d, n=name: made.append((n, d)))
+  demo_dir = demo_paths.default_demo_dir()
+  expected = {
+      'const_cl_pretrain_demo': 'ensure_demo_dataset',
+      'const_cl_linear_eval_demo': 'ensure_demo_dataset',
+      'const_cl_action_localization_demo': 'ensure_demo_ava_records',
+      'const_cl_tracking_demo': 'ensure_demo_tracking',
+  }
+  for experiment, ensure in expected.items():
+    made.clear()
+    demo_data.prepare_for(exp_factory.get_exp_config(experiment))
+    assert made == [(ensure, demo_dir)] * 2, experiment
+  made.clear()
+  demo_data.prepare_for(exp_factory.get_exp_config('const_cl_pretrain_k400'))
+  assert not made

@@ -13,12 +13,13 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from official_projects_const_cl.dataloaders import demo_data
+from official_projects_const_cl.dataloaders import demo_world
+from official_projects_const_cl.dataloaders import demo_writers
 from official_projects_const_cl.dataloaders import tracking_datasets
 from official_projects_const_cl.evaluation import otb
 from official_projects_const_cl.evaluation import otb_metrics
 from official_projects_const_cl.evaluation import otb_plots
-from official_projects_const_cl.dataloaders import demo_data
-from official_projects_const_cl.dataloaders import demo_world
 
 
 def _toolkit_metrics():
@@ -537,7 +538,7 @@ def _demo_videos(num):
 def test_reads_demo_world_otb_output_and_scores_it(tmp_path, capsys):
   videos = _demo_videos(2)
   root = tmp_path / 'otb_val'
-  names = demo_data.write_tracking_sequences(videos, str(root), layout='otb')
+  names = demo_writers.write_tracking_sequences(videos, str(root), layout='otb')
   assert tracking_datasets.list_otb_sequences(str(root)) == names
   for name, (_, video) in zip(names, videos):
     seq = tracking_datasets.read_otb_sequence(str(root), name)
@@ -569,7 +570,7 @@ def test_reads_demo_world_otb_output_and_scores_it(tmp_path, capsys):
 def test_got10k_reader_matches_toolkit_on_demo_output(tmp_path):
   videos = _demo_videos(2)
   root = tmp_path / 'GOT-10k'
-  names = demo_data.write_tracking_sequences(
+  names = demo_writers.write_tracking_sequences(
       videos, str(root / 'train'), layout='got10k', objects='all')
   assert tracking_datasets.list_got10k_sequences(str(root), 'train') == names
   # Without subset, root is the subset folder itself (demo_data's layout).

@@ -29,15 +29,15 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from absl import logging
-import numpy as np
 
 from official_projects_const_cl.configs import demo_paths
 from official_projects_const_cl.configs import localization as localization_cfg
 from official_projects_const_cl.configs import tracking as tracking_cfg
 from official_projects_const_cl.dataloaders import demo_world
+from official_projects_const_cl.dataloaders import demo_writers
 from official_projects_const_cl.dataloaders.conversion import ava_converter
 from official_projects_const_cl.dataloaders.conversion import tfrecord_writer
 
@@ -52,8 +52,6 @@ default_demo_dir = demo_paths.default_demo_dir
 MANIFEST = 'manifest.json'
 LABEL_MAP = 'label_map.txt'
 SPLITS = ('train', 'val')
-
-VideoStream = Iterable[Tuple[str, demo_world.DemoVideo]]
 
 
 def media_id(split: str, index: int) -> str:
@@ -82,13 +80,6 @@ def iter_demo_videos(seed: int, split: str, num_videos: int,
     yield media_id(split, index), video
 
 
-def _encode_frames(video: demo_world.DemoVideo, quality: int) -> List[bytes]:
-  # Full-resolution chroma: the demo frames are small and their object
-  # textures are coloured; 4:2:0 would blur them (mean error 6.9 vs 4.4 / 255).
-  return [tfrecord_writer.encode_jpeg(f, quality, chroma_downsampling=False)
-          for f in video.frames]
-
-
 def video_to_sequence_example(vid: str, video: demo_world.DemoVideo,
                               class_name: str, jpeg_quality: int = 90):
   """The clip record of one demo video (DESIGN §4 layout).
@@ -105,7 +96,7 @@ def video_to_sequence_example(vid: str, video: demo_world.DemoVideo,
     object id) and timestamps.
   """
   num_frames, height, width = video.frames.shape[:3]
-  frames = _encode_frames(video, jpeg_quality)
+  frames = demo_writers.encode_frames(video, jpeg_quality)
   return tfrecord_writer.make_sequence_example(
       frames,
       labels=[video.class_id],
@@ -119,123 +110,6 @@ def video_to_sequence_example(vid: str, video: demo_world.DemoVideo,
       frame_rate=video.frame_rate,
       height=height,
       width=width)
-
-
-# ----------------------------------------------------------------------------
-# AVA-style keyframe labels and OTB / GOT-10k-style tracking sequences.
-
-
-def write_ava_label_map(path: str) -> str:
-  """Writes the AVA-style action label map (pbtxt, ids start at 1)."""
-  with open(path, 'w') as f:
-    for i, name in enumerate(demo_world.ACTIONS):
-      f.write(f'item {{\n  name: "{name}"\n  id: {i + 1}\n}}\n')
-  return path
-
-
-def write_ava_csv(videos: VideoStream, path: str,
-                  keyframe_every_s: float = 1.0,
-                  min_visibility: float = 0.0) -> int:
-  """Writes AVA-style keyframe labels of the objects of `videos`.
-
-  One row per object and keyframe, as in AVA v2.2:
-  `video_id,timestamp,x1,y1,x2,y2,action_id,person_id` with normalized box
-  corners, 1-based action ids (`write_ava_label_map`) and person_id = object
-  track id. Keyframes are at t = 0, keyframe_every_s, 2 * keyframe_every_s,
-  ... seconds; frame index = round(t * frame_rate), matching the
-  `image/timestamp` of the records.
-
-  Args:
-    videos: (media_id, DemoVideo) pairs.
-    path: output CSV path.
-    keyframe_every_s: seconds between keyframes (AVA: 1).
-    min_visibility: objects less visible than this at a keyframe are skipped.
-
-  Returns:
-    The number of rows written.
-  """
-  rows = 0
-  with open(path, 'w') as f:
-    for vid, video in videos:
-      num_frames = video.frames.shape[0]
-      step = keyframe_every_s * video.frame_rate
-      for k in range(int(np.floor((num_frames - 1) / step)) + 1):
-        t = int(round(k * step))
-        timestamp = f'{t / video.frame_rate:g}'
-        for obj in range(video.num_objects):
-          if video.visibility[t, obj] < min_visibility:
-            continue
-          ymin, xmin, ymax, xmax = video.boxes[t, obj]
-          f.write(f'{vid},{timestamp},{xmin:.3f},{ymin:.3f},{xmax:.3f},'
-                  f'{ymax:.3f},{int(video.actions[t, obj]) + 1},'
-                  f'{int(video.track_ids[obj])}\n')
-          rows += 1
-  return rows
-
-
-def write_tracking_sequences(videos: VideoStream, root: str,
-                             layout: str = 'otb', objects: str = 'main',
-                             jpeg_quality: int = 90) -> List[str]:
-  """Writes single-object tracking sequences of `videos`.
-
-  Layouts (the ones the GOT-10k toolkit and OTB users know):
-    'otb':    root/<seq>/img/0001.jpg ..., root/<seq>/groundtruth_rect.txt
-              with one `x,y,w,h` per frame, 1-based pixels (OTB convention).
-    'got10k': root/<seq>/00000001.jpg ..., root/<seq>/groundtruth.txt with
-              `x,y,w,h` in 0-based pixels, absence.label (1 = invisible),
-              cover.label (visible fraction in eighths, 0-8), and
-              root/list.txt naming the sequences; `root` is a subset folder
-              such as `GOT-10k/train`.
-
-  Args:
-    videos: (media_id, DemoVideo) pairs.
-    root: output folder.
-    layout: 'otb' or 'got10k'.
-    objects: 'main' (one sequence per video, the class object) or 'all' (one
-      per object; sequence names get an `_obj<k>` suffix).
-    jpeg_quality: JPEG quality of the frames.
-
-  Returns:
-    The sequence names, in writing order.
-  """
-  if layout not in ('otb', 'got10k'):
-    raise ValueError(f"layout must be 'otb' or 'got10k', got {layout!r}.")
-  if objects not in ('main', 'all'):
-    raise ValueError(f"objects must be 'main' or 'all', got {objects!r}.")
-  os.makedirs(root, exist_ok=True)
-  names = []
-  for vid, video in videos:
-    num_frames, height, width = video.frames.shape[:3]
-    jpegs = _encode_frames(video, jpeg_quality)
-    ks = [0] if objects == 'main' else range(video.num_objects)
-    for k in ks:
-      name = vid if objects == 'main' else f'{vid}_obj{k}'
-      seq_dir = os.path.join(root, name)
-      img_dir = os.path.join(seq_dir, 'img') if layout == 'otb' else seq_dir
-      os.makedirs(img_dir, exist_ok=True)
-      for t, jpeg in enumerate(jpegs):
-        fname = f'{t + 1:04d}.jpg' if layout == 'otb' else f'{t + 1:08d}.jpg'
-        with open(os.path.join(img_dir, fname), 'wb') as f:
-          f.write(jpeg)
-      px = video.boxes[:, k] * np.array([height, width, height, width])
-      offset = 1 if layout == 'otb' else 0
-      lines = [f'{x0 + offset:g},{y0 + offset:g},{x1 - x0:g},{y1 - y0:g}'
-               for y0, x0, y1, x1 in px.tolist()]
-      gt_name = 'groundtruth_rect.txt' if layout == 'otb' else (
-          'groundtruth.txt')
-      with open(os.path.join(seq_dir, gt_name), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-      if layout == 'got10k':
-        vis = video.visibility[:, k]
-        with open(os.path.join(seq_dir, 'absence.label'), 'w') as f:
-          f.write('\n'.join(str(int(v <= 0)) for v in vis) + '\n')
-        with open(os.path.join(seq_dir, 'cover.label'), 'w') as f:
-          f.write('\n'.join(str(int(round(v * 8))) for v in vis) + '\n')
-      names.append(name)
-  if layout == 'got10k':
-    with open(os.path.join(root, 'list.txt'), 'w') as f:
-      f.write('\n'.join(names) + '\n')
-  return names
 
 
 # ----------------------------------------------------------------------------
@@ -317,18 +191,18 @@ def _write_all(work_dir: str, spec: Dict[str, object],
     counts[split] = class_counts
     if spec['write_ava']:
       csv = f'ava_{split}.csv'
-      write_ava_csv(collected, os.path.join(work_dir, csv))
+      demo_writers.write_ava_csv(collected, os.path.join(work_dir, csv))
       files['extras'][f'ava_{split}_csv'] = csv
     logging.info('Demo data: wrote %d %s videos in %.1fs.', num, split,
                  time.time() - start)
   if spec['write_ava']:
-    write_ava_label_map(os.path.join(work_dir, 'ava_action_list.pbtxt'))
+    demo_writers.write_ava_label_map(os.path.join(work_dir, 'ava_action_list.pbtxt'))
     files['extras']['ava_label_map'] = 'ava_action_list.pbtxt'
   if spec['write_tracking']:
     # Paper protocol: fine-tune on GOT-10k(-style) train, evaluate on OTB.
     for split, layout, folder in (('train', 'got10k', 'got10k_train'),
                                   ('val', 'otb', 'otb_val')):
-      write_tracking_sequences(
+      demo_writers.write_tracking_sequences(
           iter_demo_videos(spec['seed'], split, spec[f'num_{split}'], cfg),
           os.path.join(work_dir, folder), layout=layout,
           jpeg_quality=spec['jpeg_quality'])
@@ -571,7 +445,7 @@ def ensure_demo_tracking(output_dir: str, **dataset_kwargs
     counts = {}
     for split, layout, folder in (('train', 'got10k', 'got10k_train'),
                                   ('val', 'otb', 'otb_val')):
-      names = write_tracking_sequences(
+      names = demo_writers.write_tracking_sequences(
           iter_demo_videos(manifest['seed'], split, manifest[f'num_{split}'],
                            cfg),
           os.path.join(work_dir, folder), layout=layout,
