@@ -1,8 +1,9 @@
 """User errors and exit codes shared by every entry point.
 
 Every program of the project (`train.py`, the tools, the evaluation CLIs)
-runs its main function through `run_app` (absl programs) or `run_main`
-(argparse programs), which turn the outcome into an exit status:
+uses absl flags and runs its main function through `run_app` (programs on
+the global `absl.flags.FLAGS`) or `run_main` (a `main(argv)` that parses its
+flags with `parse_flags`), which turn the outcome into an exit status:
 
 * 0: success.
 * 1: failure: the program ran but produced nothing (e.g. no video could be
@@ -27,6 +28,7 @@ layer may raise `UserError`.
 
 import contextlib
 import os
+import re
 import sys
 import traceback
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Type
@@ -215,3 +217,76 @@ def reraise_as_user_error(types: Tuple[Type[BaseException], ...],
   except types as e:
     text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
     raise UserError(f'{prefix}{text}') from e
+
+
+def usage_error(message: str) -> None:
+  """Reports a bad command line as one `ERROR:` line and exits with 2.
+
+  The absl-flags counterpart of argparse's `parser.error`, for the checks a
+  program makes on its flags after parsing them.
+  """
+  sys.stderr.write(f'ERROR: {message}\nPass --helpshort or --helpfull to see '
+                   'the flags.\n')
+  sys.stderr.flush()
+  sys.exit(EXIT_USER_ERROR)
+
+
+def _expand_multi_values(argv: Sequence[str], names: Sequence[str]
+                         ) -> List[str]:
+  """`--name a b` -> `--name=a --name=b` for the multi-value flags `names`."""
+  out = []
+  current = None
+  for arg in argv:
+    if arg.startswith('-'):
+      current = None
+      if arg.lstrip('-') in names:  # `--name` alone: values follow.
+        current = arg.lstrip('-')
+        continue
+      out.append(arg)
+    elif current is not None:
+      out.append(f'--{current}={arg}')
+    else:
+      out.append(arg)
+  return out
+
+
+def parse_flags(define: Callable[[Any], None], argv: Sequence[str],
+                program: str, multi_value: Sequence[str] = ()) -> Any:
+  """Parses a tool's command line with absl flags, in a fresh `FlagValues`.
+
+  Each call defines the flags anew, so a program's `main(argv)` can run
+  several times in one process (tests) without touching `absl.flags.FLAGS`.
+
+  Args:
+    define: called with the new `flags.FlagValues` to define the flags on
+      (`flags.DEFINE_string(..., flag_values=fv)`).
+    argv: the arguments after the program name.
+    program: the program name, for messages.
+    multi_value: names of multi-string flags that also accept several values
+      after one flag (`--results a b`), as the argparse versions did.
+
+  Returns:
+    The parsed `flags.FlagValues`.
+
+  Raises:
+    SystemExit: status 2 after one `ERROR:` line, for an unknown flag, a bad
+      value, a missing required flag or a stray argument.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  values = flags.FlagValues()
+  define(values)
+  args = _expand_multi_values(list(argv), multi_value)
+  if any(a in ('-h', '--help', '--helpshort', '--helpfull') for a in args):
+    doc = (getattr(define, '__doc__', None) or '').strip()
+    sys.stdout.write(f'{program}: {doc}\n\n{values.get_help()}\n')
+    sys.exit(EXIT_OK)
+  try:
+    rest = values([program] + args)
+  except flags.Error as e:
+    missing = re.findall(r'Flag --(\w+) must have a value other than None',
+                         str(e))
+    usage_error('missing required flag ' + ', '.join(f'--{m}' for m in missing)
+                if missing else ' '.join(str(e).split('\n')))
+  if len(rest) > 1:
+    usage_error(f'unexpected arguments: {" ".join(rest[1:])}')
+  return values

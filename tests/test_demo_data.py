@@ -1,4 +1,4 @@
-"""Tests of dataloaders/demo_world.py and dataloaders/demo_data.py (DESIGN §7)."""
+"""Tests of the demo world and its dataset (dataloaders/demo_*.py, docs/demo.md)."""
 
 import collections
 import glob

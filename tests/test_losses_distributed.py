@@ -4,7 +4,7 @@ Logical devices must be configured before TensorFlow runs any op, so the
 comparison runs in a fresh subprocess (this file executed as a script) and
 reports max abs differences as JSON; the pytest tests only assert on them.
 
-Convention checked (DESIGN §8): each replica minimizes `loss / R` and the
+Convention checked (docs/choices.md): each replica minimizes `loss / R` and the
 replica gradients are summed. The sum of the per-replica `loss / R` and the
 summed gradients of a shared variable must equal the single-device loss and
 gradients on the same global batch.

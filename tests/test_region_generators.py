@@ -1,4 +1,4 @@
-"""Tests for dataloaders/region_generators.py (supplementary §2, DESIGN §8)."""
+"""Tests for dataloaders/region_generators.py (supp. §2, docs/choices.md)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Tests of ROIAlign's continuous-coordinate convention (DESIGN §8)."""
+"""Tests of ROIAlign's continuous-coordinate convention (docs/choices.md)."""
 
 import numpy as np
 import pytest

@@ -228,7 +228,7 @@ class RecordInputConfig(hyperparams.Config):
 
 @dataclasses.dataclass
 class DataConfig(video_classification.DataConfig, RecordInputConfig):
-  """Two-view clips with region boxes (paper §3.3, DESIGN §5)."""
+  """Two-view clips with region boxes (paper §3.3, supplementary §2)."""
   feature_shape: Tuple[int, ...] = (16, 224, 224, 3)
   temporal_stride: int = 2
   one_hot: bool = False

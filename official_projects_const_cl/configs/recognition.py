@@ -46,7 +46,7 @@ HMDB51_TEST_VIDEOS = 1_530
 @dataclasses.dataclass
 class RecognitionDataConfig(video_classification.DataConfig,
                             const_cl_cfg.RecordInputConfig):
-  """Clips of labelled videos (the records of DESIGN §4).
+  """Clips of labelled videos (the clip records of docs/datasets.md).
 
   Training yields one augmented clip per video: 'image' [T, H, W, 3].
   Evaluation yields `num_test_clips * num_test_crops` views per video:

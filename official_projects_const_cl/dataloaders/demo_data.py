@@ -1,4 +1,4 @@
-"""Writes the embedded demo dataset (DESIGN §7) as clip TFRecords.
+"""Writes the embedded demo dataset (docs/demo.md) as clip TFRecords.
 
 `generate_demo_dataset` renders the videos of `demo_world` and writes
 
@@ -10,8 +10,8 @@
   output_dir/ava_{train,val}.csv, ava_action_list.pbtxt     (write_ava)
   output_dir/got10k_train/, output_dir/otb_val/             (write_tracking)
 
-in the SequenceExample format of DESIGN §4 (`image/encoded` JPEG frames,
-`clip/label/index`, per-frame `region/bbox/*` ground-truth object boxes with
+in the clip SequenceExample format of docs/datasets.md (`image/encoded`
+JPEG frames, `clip/label/index`, per-frame `region/bbox/*` ground-truth object boxes with
 `region/label/index` = per-frame action id and `region/track/index` = object
 id). The same (seed, split, index) always renders the same video, so the AVA
 and tracking writers can be fed from the generator or re-rendered later.
@@ -82,7 +82,7 @@ def iter_demo_videos(seed: int, split: str, num_videos: int,
 
 def video_to_sequence_example(vid: str, video: demo_world.DemoVideo,
                               class_name: str, jpeg_quality: int = 90):
-  """The clip record of one demo video (DESIGN §4 layout).
+  """The clip record of one demo video (docs/datasets.md layout).
 
   Args:
     vid: media id.

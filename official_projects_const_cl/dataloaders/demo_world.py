@@ -1,46 +1,11 @@
-"""A small deterministic video world to run ConST-CL on a laptop (DESIGN §7).
+"""A small deterministic video world to run ConST-CL on a laptop.
 
-Pure numpy. Each video shows a crop of a real photograph shipped with
-scikit-image (`skimage.data`) seen by a camera that pans and zooms smoothly,
-with one to three textured foreground objects moving over it. Every object has
-a track id constant over the video, a per-frame ground-truth box (normalized
-`[ymin, xmin, ymax, xmax]`, amodal, tight around the rendered shape) and a
-per-frame action label (`ACTIONS`), so the same videos serve the pretraining
-records (ConST-CL paper §3 / §4.1), AVA-style keyframe labels (§4.3) and
-OTB/GOT-10k-style tracking sequences (§4.4).
-
-What defines the class, and why a learned representation beats a random one
-(the check DESIGN §7 asks for):
-
-* By default (`class_defined_by='scene'`, 8 classes) the per-video class is
-  the *scene*: which photograph the camera films. This is the miniature of
-  Kinetics, where the clip label is carried by what persists over the whole
-  video. Per video and independently of the class: the crop, zoom and pan of
-  the camera, a channel permutation and tint of the photo, brightness,
-  contrast, noise, and the objects (identities, colours, motion). A randomly
-  initialized network is not invariant to crop scale or colour, so its pooled
-  features only partly group videos of one scene; contrastive pretraining
-  between two clips of one video under crop/colour augmentation learns exactly
-  those invariances.
-* The foreground objects are the *actors*: track ids, per-frame boxes and
-  actions, for the AVA-style localization and OTB/GOT-10k-style tracking
-  sequences, where the local (res5_r) branch is expected to matter most.
-* `class_defined_by='shape_texture'` (or 'shape', 'texture') makes the main
-  object's identity the class instead; distractors then never show a class's
-  shape/texture combination.
-
-Measured (ConST-CL demo model, kNN top-1 of pooled res5_g, 96 validation
-videos against 384 training videos): scene classes, 8-way: random init 0.53,
-after 600 steps of ConST-CL pretraining 0.70. Object-identity classes
-(4-way): random init 0.24-0.36 and no gain after 600-800 CPU steps: a short
-contrastive run separates videos by their persistent background and colours,
-not by the object's shape and texture (HOG of the ground-truth object crop
-reaches 0.74 kNN, so that signal exists but needs a longer run).
-`photos_per_video` > 1 and `object_color_drift` > 0 remove background and
-colour as shortcuts between distant clips.
-
-Knobs for the difficulty (object size, distractors, noise, camera motion,
-shortcut removal, what defines the class) are fields of `DemoWorldConfig`.
+Pure numpy. Each video films a crop of a scikit-image photograph with a
+moving camera and one to three textured objects moving over it, each with a
+track id, per-frame boxes and actions (`ACTIONS`): pretraining records
+(paper §3, §4.1), AVA-style keyframes (§4.3) and tracking sequences (§4.4).
+The class is the scene by default (`DemoWorldConfig.class_defined_by`); why,
+and what the demo can and cannot show: docs/demo.md.
 """
 
 import dataclasses

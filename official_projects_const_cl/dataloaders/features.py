@@ -1,4 +1,6 @@
-"""Feature keys of the TFRecords this project reads and writes (DESIGN §4).
+"""Feature keys of the TFRecords this project reads and writes.
+
+Layouts: docs/datasets.md.
 
 Clips are `tf.train.SequenceExample`s in the layout of Model Garden's
 `official/vision/dataloaders/video_input.py`; per-frame boxes follow the
@@ -26,7 +28,7 @@ FRAME_RATE_KEY = 'clip/frame_rate'       # float, optional.
 IMAGE_HEIGHT_KEY = 'image/height'        # int64, optional.
 IMAGE_WIDTH_KEY = 'image/width'          # int64, optional.
 
-# AVA-style keyframe examples (tools/convert_ava.py; DESIGN §4, §6): one
+# AVA-style keyframe examples (tools/convert_ava.py; docs/datasets.md): one
 # SequenceExample per (video, keyframe). The feature list IMAGE_KEY holds the
 # clip's frames already at the clip's stride, the keyframe at position
 # KEYFRAME_INDEX_KEY; all keys below are context features.

@@ -1,7 +1,7 @@
 """Two-view clip input pipeline for ConST-CL / CVRL pretraining.
 
-Implements the data side of ConST-CL §3.3 / §4.1 (DESIGN §4, §5): every video
-yields two clips ("views" a and b) of `num_frames` frames at
+Implements the data side of ConST-CL §3.3 / §4.1 (records: docs/datasets.md):
+every video yields two clips ("views" a and b) of `num_frames` frames at
 `temporal_stride`, each with its own temporally consistent augmentation
 (`augmentations.py`) and its own region boxes per frame with a validity mask
 (`region_generators.py`).

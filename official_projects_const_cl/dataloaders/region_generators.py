@@ -1,12 +1,11 @@
 """Region boxes for the local (region-level) loss of ConST-CL.
 
-Implements the region priors of the ConST-CL supplementary material §2 and
-DESIGN §5:
+Implements the region priors of the ConST-CL supplementary material §2:
 
 * `random_boxes`: 8 random boxes per frame, aspect ratio in [0.5, 2], side in
   [0.1, 0.5] of the frame. Every value is an independent, fresh draw (no op
   seeds): boxes differ between frames, views and examples, and the
-  coordinates are not functions of one another (DESIGN §8: the public
+  coordinates are not functions of one another (docs/choices.md: the public
   reference's fixed seed put every box on the image diagonal).
 * `segment_boxes`: boxes of SLIC superpixels (16 per frame) or
   Felzenszwalb–Huttenlocher segments (scale = min size in {500, 1000}); each

@@ -8,9 +8,10 @@ r"""Command line (prints frame-mAP and per-class AP with names):
 Metric: `evaluation/ava_metrics.py`; files: `dataloaders/ava_io.py`.
 """
 
-import argparse
 import math
 from typing import Any, Dict, Mapping, Optional, Sequence
+
+from absl import flags
 
 from official_projects_const_cl import errors
 from official_projects_const_cl.dataloaders import ava_io
@@ -68,20 +69,23 @@ def format_result(result: Mapping[str, Any],
   return '\n'.join(lines)
 
 
+def define_flags(fv: flags.FlagValues) -> None:
+  """AVA v2.2 / AVA-Kinetics frame-mAP@0.5IOU (official ActivityNet protocol)."""
+  flags.DEFINE_string('groundtruth', None, 'ground-truth CSV', short_name='g',
+                      required=True, flag_values=fv)
+  flags.DEFINE_string('detections', None, 'detections CSV: video_id,timestamp,'
+                      'x1,y1,x2,y2,action_id,score', short_name='d',
+                      required=True, flag_values=fv)
+  flags.DEFINE_string('labelmap', None, 'label map pbtxt (the evaluated '
+                      'classes)', short_name='l', required=True,
+                      flag_values=fv)
+  flags.DEFINE_string('exclusions', None, 'optional excluded-timestamps CSV',
+                      short_name='e', flag_values=fv)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = argparse.ArgumentParser(
-      description='AVA v2.2 / AVA-Kinetics frame-mAP@0.5IOU (official '
-                  'ActivityNet protocol).')
-  parser.add_argument('-g', '--groundtruth', required=True,
-                      help='ground-truth CSV')
-  parser.add_argument('-d', '--detections', required=True,
-                      help='detections CSV: video_id,timestamp,x1,y1,x2,y2,'
-                           'action_id,score')
-  parser.add_argument('-l', '--labelmap', required=True,
-                      help='label map pbtxt (the evaluated classes)')
-  parser.add_argument('-e', '--exclusions', default=None,
-                      help='optional excluded-timestamps CSV')
-  args = parser.parse_args(argv)
+  """Command line: prints frame-mAP and per-class AP; returns 0."""
+  args = errors.parse_flags(define_flags, argv or [], 'ava_map')
   result = evaluate_files(args.groundtruth, args.detections, args.labelmap,
                           args.exclusions)
   print(format_result(result))

@@ -5,7 +5,7 @@ cosine-similar training videos (the memory bank), as in the instance
 discrimination literature (Wu et al., 2018): neighbour j votes for its class
 with weight exp(s_j / T). Top-1 accuracy is reported over queries whose label
 is known. Used by the pretraining task to compare a learned network with a
-randomly initialized one (DESIGN §7).
+randomly initialized one (docs/demo.md).
 """
 
 from typing import Dict, Optional

@@ -9,12 +9,12 @@ precision_plots.png. Metrics: `otb_metrics`; datasets:
 `dataloaders/tracking_datasets.py`.
 """
 
-import argparse
 import json
 import os
 import sys
 from typing import Dict, List, Mapping, Optional
 
+from absl import flags
 import numpy as np
 
 from official_projects_const_cl import errors
@@ -44,29 +44,32 @@ def evaluate_results_dir(results_dir: str,
       times={n: tracking_datasets.read_times(results_dir, n) for n in names})
 
 
+def define_flags(fv: flags.FlagValues) -> None:
+  """OTB one-pass evaluation matching the toolkit's ExperimentOTB.report."""
+  flags.DEFINE_string('root', None, 'Dataset root (OTB: folder of sequence '
+                      'folders).', required=True, flag_values=fv)
+  flags.DEFINE_multi_string('results', None, 'Folder(s) of <seq>.txt '
+                            'predictions, one tracker each; the tracker is '
+                            'named after the folder.', required=True,
+                            flag_values=fv)
+  flags.DEFINE_string('names', None, 'Comma-separated tracker names for '
+                      '--results.', flag_values=fv)
+  flags.DEFINE_enum('layout', 'otb', ('otb', 'got10k'), 'Dataset layout.',
+                    flag_values=fv)
+  flags.DEFINE_string('subset', None, 'GOT-10k subset folder under --root '
+                      '(val, ...).', flag_values=fv)
+  flags.DEFINE_string('sequences', None, 'Comma-separated sequence names '
+                      '(default: all).', flag_values=fv)
+  flags.DEFINE_bool('skip_missing', False, 'Evaluate only sequences that have '
+                    'results.', flag_values=fv)
+  flags.DEFINE_string('report_dir', None, 'Write performance.json and the PNG '
+                      'plots here.', flag_values=fv)
+
+
 def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
   """Command line; returns {'trackers': {name: summary}, 'files': [...]}."""
-  parser = argparse.ArgumentParser(
-      description='OTB one-pass evaluation (success / precision), matching '
-                  'the GOT-10k toolkit ExperimentOTB.report numbers.')
-  parser.add_argument('--root', required=True,
-                      help='Dataset root (OTB: folder of sequence folders).')
-  parser.add_argument('--results', required=True, nargs='+',
-                      action='extend',
-                      help='Folder(s) of <seq>.txt predictions, one tracker '
-                           'each; the tracker is named after the folder.')
-  parser.add_argument('--names', default=None,
-                      help='Comma-separated tracker names for --results.')
-  parser.add_argument('--layout', choices=('otb', 'got10k'), default='otb')
-  parser.add_argument('--subset', default=None,
-                      help='GOT-10k subset folder under --root (val, ...).')
-  parser.add_argument('--sequences', default=None,
-                      help='Comma-separated sequence names (default: all).')
-  parser.add_argument('--skip_missing', action='store_true',
-                      help='Evaluate only sequences that have results.')
-  parser.add_argument('--report_dir', default=None,
-                      help='Write performance.json and the PNG plots here.')
-  args = parser.parse_args(argv)
+  args = errors.parse_flags(define_flags, argv or [], 'otb',
+                            multi_value=('results',))
 
   names = ([n.strip() for n in args.names.split(',')] if args.names else
            [os.path.basename(os.path.normpath(d)) for d in args.results])

@@ -9,7 +9,7 @@ Implements
 
 All losses are pure functions of tensors returning a dict (the loss plus the
 diagnostics worth logging). Inputs of any float dtype are cast to float32 and
-L2-normalized here, so the softmax never runs in bfloat16 (DESIGN §8).
+L2-normalized here, so the softmax never runs in bfloat16 (docs/choices.md).
 
 Negatives come from the global batch through the portable
 `ReplicaContext.all_gather` (no `xla.replica_id`, no TPU-only ops), whose

@@ -47,7 +47,7 @@ class ActionLocalizer(tf_keras.Model):
     super().__init__(**kwargs)
     if endpoint not in backbone.output_specs:
       raise ValueError(
-          f'action_localizer.py: endpoint {endpoint!r} is not an output of '
+          f'endpoint {endpoint!r} is not an output of '
           f'the backbone ({sorted(backbone.output_specs)}).')
     self._backbone = backbone
     self._head = head
@@ -82,7 +82,7 @@ class ActionLocalizer(tf_keras.Model):
     images = inputs['image']
     num_frames = images.shape[1]
     if num_frames is None:
-      raise ValueError('action_localizer.py: the number of input frames must '
+      raise ValueError('the number of input frames must '
                        'be static to find the keyframe slice.')
     feature_map = self._backbone(images, training=training)[self._endpoint]
     num_slices = feature_map.shape[1]

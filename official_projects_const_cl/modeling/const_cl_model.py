@@ -104,17 +104,17 @@ class ConstClModel(tf_keras.Model):
     specs = backbone.output_specs
     self._global_endpoint = 'res5_g' if 'res5_g' in specs else 'res5'
     if self._global_endpoint not in specs:
-      raise ValueError('const_cl_model.py: the backbone must output res5_g or '
+      raise ValueError('the backbone must output res5_g or '
                        f'res5, got endpoints {sorted(specs)}.')
     self._local_endpoint = None
     if region_head is not None:
       if loss_endpoint not in LOSS_ENDPOINTS:
-        raise ValueError(f'const_cl_model.py: loss_endpoint must be one of '
+        raise ValueError(f'loss_endpoint must be one of '
                          f'{LOSS_ENDPOINTS}, got {loss_endpoint!r}.')
       branched = 'res5_r' in specs
       if branched != (loss_endpoint == 'res5_g+res5_r'):
         raise ValueError(
-            f"const_cl_model.py: loss_endpoint={loss_endpoint!r} needs a "
+            f"loss_endpoint={loss_endpoint!r} needs a "
             f"backbone with branch_res5={not branched}; the backbone has "
             f'endpoints {sorted(specs)}.')
       self._local_endpoint = LOCAL_ENDPOINT[loss_endpoint]
@@ -122,19 +122,19 @@ class ConstClModel(tf_keras.Model):
       num_slices = specs[self._local_endpoint][1]
       if context_length == 0:
         if not isinstance(region_head, mlp.MLPHead):
-          raise ValueError('const_cl_model.py: context_length=0 (vanilla '
+          raise ValueError('context_length=0 (vanilla '
                            'region variant) needs an MLPHead region head, got '
                            f'{type(region_head).__name__}.')
       else:
         if not isinstance(region_head,
                           instance_reconstructor.InstanceReconstructor):
           raise ValueError(
-              f'const_cl_model.py: context_length={context_length} needs an '
+              f'context_length={context_length} needs an '
               'InstanceReconstructor region head, got '
               f'{type(region_head).__name__}.')
         if region_head.output_channels != local_channels:
           raise ValueError(
-              'const_cl_model.py: region_head.output_channels='
+              'region_head.output_channels='
               f'{region_head.output_channels} must equal the {local_channels} '
               f'channels of the local endpoint {loss_endpoint!r} (its '
               'predictions are contrasted with raw region features).')
@@ -144,7 +144,7 @@ class ConstClModel(tf_keras.Model):
               context_length)
         except ValueError as e:
           raise ValueError(
-              'const_cl_model.py: context_length must be 0 (MLP head) or odd '
+              'context_length must be 0 (MLP head) or odd '
               f"and at most the feature-map time length T'={num_slices}: "
               f'{e}') from e
     self._backbone = backbone
@@ -204,7 +204,7 @@ class ConstClModel(tf_keras.Model):
     batch = images.shape[0]
     if batch is not None and batch > 1 and batch % 2:
       raise ValueError(
-          'const_cl_model.py: the image batch must hold both views '
+          'the image batch must hold both views '
           f'(view-major [2B, ...]); got an odd batch {batch}.')
     endpoints = self._backbone(images, training=training)
     global_map = endpoints[self._global_endpoint]
@@ -221,18 +221,18 @@ class ConstClModel(tf_keras.Model):
     missing = [k for k in (BOXES, BOXES_MASK, REGION_TIME_INDEX)
                if k not in inputs]
     if missing:
-      raise KeyError(f'const_cl_model.py: model inputs lack {missing}, needed '
+      raise KeyError(f'model inputs lack {missing}, needed '
                      'by the region head; got keys '
                      f'{sorted(inputs)}.')
     local_map = self._local_feature_map(endpoints)
     num_frames, num_slices = images.shape[1], local_map.shape[1]
     if num_frames is None or num_slices is None:
-      raise ValueError('const_cl_model.py: the number of input frames must be '
+      raise ValueError('the number of input frames must be '
                        'static to pick boxes and context frames, got image '
                        f'shape {images.shape}.')
     boxes_all = inputs[BOXES]
     if boxes_all.shape[2] is not None and boxes_all.shape[2] != self._num_boxes:
-      raise ValueError(f'const_cl_model.py: inputs[{BOXES!r}] has '
+      raise ValueError(f'inputs[{BOXES!r}] has '
                        f'{boxes_all.shape[2]} boxes per frame, the model was '
                        f'built for num_boxes={self._num_boxes}.')
     time_index = tf.cast(inputs[REGION_TIME_INDEX], tf.int32)
@@ -327,7 +327,8 @@ def build_const_cl_model(
   """Builds a `ConstClModel` from the project's model config.
 
   Both heads run in float32 (their softmax and the losses must stay float32
-  under mixed precision, DESIGN §8); the backbone follows the global policy.
+  under mixed precision, docs/choices.md); the backbone follows the global
+  policy.
 
   Args:
     input_specs: `InputSpec` of the image `[2B, T, H, W, 3]`.
@@ -365,7 +366,7 @@ def build_const_cl_model(
   if not model_config.use_region_loss:
     if branched:
       raise ValueError(
-          'const_cl_model.py: model.use_region_loss=False (CVRL) uses a single '
+          'model.use_region_loss=False (CVRL) uses a single '
           'res5; set model.backbone.resnet_3d_y.branch_res5=False.')
   elif model_config.context_length == 0:
     region_head = mlp.MLPHead(
@@ -404,7 +405,7 @@ def _local_channels(backbone: resnet_3d_y.ResNet3DY, loss_endpoint: str) -> int:
   endpoint = LOCAL_ENDPOINT.get(loss_endpoint)
   if endpoint not in backbone.output_specs:
     raise ValueError(
-        f'const_cl_model.py: model.loss_endpoint={loss_endpoint!r} is not one '
+        f'model.loss_endpoint={loss_endpoint!r} is not one '
         f'of {LOSS_ENDPOINTS} or does not match the backbone endpoints '
         f'{sorted(backbone.output_specs)} (branch_res5 must be True only for '
         "'res5_g+res5_r').")

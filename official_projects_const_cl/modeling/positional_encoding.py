@@ -26,7 +26,7 @@ DEFAULT_MAX_FREQUENCY = 32.0
 def split_dims(dim: int) -> Tuple[int, int, int]:
   """Channels given to (t, y, x); each even, summing to `dim`."""
   if dim < 8 or dim % 2:
-    raise ValueError('positional_encoding.py: the encoding dimension must be '
+    raise ValueError('the encoding dimension must be '
                      f'even and >= 8, got {dim}.')
   d_t = 2 * (dim // 8)
   d_y = 2 * ((dim - d_t) // 4)

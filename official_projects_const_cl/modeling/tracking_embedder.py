@@ -26,7 +26,7 @@ class TrackingEmbedder(tf_keras.Model):
     super().__init__(**kwargs)
     if endpoint not in backbone.output_specs:
       raise ValueError(
-          f'tracking_embedder.py: endpoint {endpoint!r} is not an output of '
+          f'endpoint {endpoint!r} is not an output of '
           f'the backbone ({sorted(backbone.output_specs)}).')
     self._backbone = backbone
     self._endpoint = endpoint
@@ -45,7 +45,7 @@ class TrackingEmbedder(tf_keras.Model):
     features = self._backbone(frames, training=training)[self._endpoint]
     num_slices = features.shape[1]
     if num_slices is None:
-      raise ValueError('tracking_embedder.py: the number of input frames must '
+      raise ValueError('the number of input frames must '
                        'be static.')
     return tf.cast(features[:, num_slices // 2], tf.float32)
 

@@ -53,7 +53,7 @@ class VideoClassifier(tf_keras.Model):
     super().__init__(**kwargs)
     if endpoint not in backbone.output_specs:
       raise ValueError(
-          f'video_classifier.py: endpoint {endpoint!r} is not an output of '
+          f'endpoint {endpoint!r} is not an output of '
           f'the backbone ({sorted(backbone.output_specs)}).')
     if num_classes < 1:
       raise ValueError(f'num_classes must be >= 1, got {num_classes}.')

@@ -8,8 +8,8 @@ samples taken at the centers of its sub-cells; a sample at continuous
 coordinate c reads the grid at `c - 0.5`, clamped to [0, H - 1].
 
 The public reference scales boxes by H, W but samples an integer grid clamped
-at H - 1, which shifts every region by half a cell (DESIGN §8); here a feature
-map whose values are their own cell-center coordinates pools to the box
+at H - 1, which shifts every region by half a cell (docs/choices.md); here a
+feature map whose values are their own cell-center coordinates pools to the box
 center exactly.
 
 Only gathers, elementwise math and reductions are used (XLA/TPU friendly);
@@ -76,11 +76,11 @@ def roi_align(features: tf.Tensor,
     `[B, N, crop_size, crop_size, C]` float32 region features.
   """
   if crop_size < 1 or sampling_ratio < 1:
-    raise ValueError('roi_align.py: crop_size and sampling_ratio must be >= 1, '
+    raise ValueError('crop_size and sampling_ratio must be >= 1, '
                      f'got {crop_size} and {sampling_ratio}.')
   features = tf.convert_to_tensor(features)
   if features.shape.rank != 4:
-    raise ValueError('roi_align.py: features must be [B, H, W, C], got shape '
+    raise ValueError('features must be [B, H, W, C], got shape '
                      f'{features.shape}.')
   features = tf.cast(features, tf.float32)
   boxes = tf.cast(boxes, tf.float32)

@@ -7,14 +7,68 @@ r"""Command line: AVA / AVA-Kinetics CSVs and frames -> keyframe TFRecords.
 Inputs, output layout and exit statuses: docs/datasets.md (AVA).
 """
 
-import argparse
 import sys
 from typing import List, Optional
 
+from absl import flags
 from absl import logging
 
 from official_projects_const_cl import errors
 from official_projects_const_cl.dataloaders.conversion import ava_converter
+
+
+def define_flags(fv: flags.FlagValues) -> None:
+  """AVA v2.2 / AVA-Kinetics labels and videos -> keyframe TFRecords."""
+  c = ava_converter
+  flags.DEFINE_string('annotations', None, 'CSV of video_id,timestamp,x1,y1,'
+                      'x2,y2,action_id,person_id rows (ava_train_v2.2.csv, '
+                      '...).', required=True, flag_values=fv)
+  flags.DEFINE_string('output_prefix', None, 'Shards are '
+                      '<prefix>-0000i-of-0000N.tfrecord.', required=True,
+                      flag_values=fv)
+  flags.DEFINE_string('frames_dir', None, 'Frame folders '
+                      '<name>/<name>_%06d.jpg at --fps.', flag_values=fv)
+  flags.DEFINE_string('videos_dir', None, 'Video files '
+                      '<name>.mp4|mkv|webm|avi.', flag_values=fv)
+  flags.DEFINE_string('video_records', None, 'Glob of clip TFRecords (e.g. '
+                      'the demo world train-*.tfrecord).', flag_values=fv)
+  flags.mark_flags_as_mutual_exclusive(
+      ['frames_dir', 'videos_dir', 'video_records'], required=True,
+      flag_values=fv)
+  flags.DEFINE_string('label_map', None, 'Action label map pbtxt; rows of '
+                      'other ids are dropped.', flag_values=fv)
+  flags.DEFINE_string('excluded_timestamps', None, 'CSV of video_id,'
+                      'timestamp keyframes not to write.', flag_values=fv)
+  flags.DEFINE_string('detections', None, 'Person detections CSV video_id,'
+                      'timestamp,x1,y1,x2,y2,...,score.', flag_values=fv)
+  flags.DEFINE_bool('no_detection_keyframes', False, 'Write only keyframes '
+                    'with ground truth, even when detections name others.',
+                    flag_values=fv)
+  flags.DEFINE_float('fps', c.DEFAULT_FPS, 'Frame rate of --frames_dir; '
+                     'videos are resampled to it. Records use their own '
+                     'clip/frame_rate.', flag_values=fv)
+  flags.DEFINE_float('timestamp_offset_s', 0.0, 'Time of the first frame in '
+                     'the CSV clock (AVA 15-min segments: 900).',
+                     flag_values=fv)
+  flags.DEFINE_integer('num_frames', c.DEFAULT_NUM_FRAMES, 'Clip frames.',
+                       flag_values=fv)
+  flags.DEFINE_integer('frame_stride', c.DEFAULT_FRAME_STRIDE, 'Source '
+                       'frames between clip frames.', flag_values=fv)
+  flags.DEFINE_integer('short_side', None, 'Resize frames to this shorter '
+                       'side.', flag_values=fv)
+  flags.DEFINE_integer('jpeg_quality', 90, 'JPEG quality.', flag_values=fv)
+  flags.DEFINE_integer('num_shards', 1, 'Output shards.', flag_values=fv)
+  flags.DEFINE_string('frame_pattern', c.DEFAULT_FRAME_PATTERN, 'Frame file '
+                      'names in --frames_dir.', flag_values=fv)
+  flags.DEFINE_integer('frame_start_index', 1, 'Index of the first frame '
+                       'file.', flag_values=fv)
+  flags.DEFINE_float('box_tolerance', c.DEFAULT_BOX_TOLERANCE, 'Corners may '
+                     'leave [0, 1] by this much (clipped).', flag_values=fv)
+  flags.DEFINE_float('seek_gap_s', c.DEFAULT_SEEK_GAP_S, 'Seek in a video '
+                     'instead of decoding gaps longer than this.',
+                     flag_values=fv)
+  flags.DEFINE_integer('log_every', c.DEFAULT_LOG_EVERY, 'Progress every N '
+                       'keyframes.', flag_values=fv)
 
 
 def cli(argv: Optional[List[str]] = None) -> ava_converter.AvaConversionReport:
@@ -23,51 +77,7 @@ def cli(argv: Optional[List[str]] = None) -> ava_converter.AvaConversionReport:
   A missing or malformed input file raises a UserError (exit status 2 from
   `main`).
   """
-  parser = argparse.ArgumentParser(
-      description='Convert AVA v2.2 / AVA-Kinetics keyframe labels and videos '
-      'into keyframe TFRecords (one SequenceExample per keyframe).')
-  parser.add_argument('--annotations', required=True,
-                      help='CSV of video_id,timestamp,x1,y1,x2,y2,action_id,'
-                      'person_id rows (ava_train_v2.2.csv, ...).')
-  parser.add_argument('--output_prefix', required=True,
-                      help='Shards are <prefix>-0000i-of-0000N.tfrecord.')
-  source = parser.add_mutually_exclusive_group(required=True)
-  source.add_argument('--frames_dir', default=None,
-                      help='Frame folders <name>/<name>_%%06d.jpg at --fps.')
-  source.add_argument('--videos_dir', default=None,
-                      help='Video files <name>.mp4|mkv|webm|avi.')
-  source.add_argument('--video_records', default=None,
-                      help='Glob of clip TFRecords (e.g. the demo world '
-                      'train-*.tfrecord).')
-  parser.add_argument('--label_map', default=None,
-                      help='Action label map pbtxt; rows of other ids are '
-                      'dropped.')
-  parser.add_argument('--excluded_timestamps', default=None)
-  parser.add_argument('--detections', default=None,
-                      help='Person detections CSV video_id,timestamp,x1,y1,'
-                      'x2,y2,...,score.')
-  parser.add_argument('--no_detection_keyframes', action='store_true',
-                      help='Write only keyframes with ground truth, even when '
-                      'detections name others.')
-  parser.add_argument('--fps', type=float, default=ava_converter.DEFAULT_FPS,
-                      help='Frame rate of --frames_dir; videos are resampled '
-                      'to it. Records use their own clip/frame_rate.')
-  parser.add_argument('--timestamp_offset_s', type=float, default=0.0,
-                      help='Time of the first frame in the CSV clock (AVA '
-                      '15-min segments: 900).')
-  parser.add_argument('--num_frames', type=int, default=ava_converter.DEFAULT_NUM_FRAMES)
-  parser.add_argument('--frame_stride', type=int,
-                      default=ava_converter.DEFAULT_FRAME_STRIDE)
-  parser.add_argument('--short_side', type=int, default=None)
-  parser.add_argument('--jpeg_quality', type=int, default=90)
-  parser.add_argument('--num_shards', type=int, default=1)
-  parser.add_argument('--frame_pattern', default=ava_converter.DEFAULT_FRAME_PATTERN)
-  parser.add_argument('--frame_start_index', type=int, default=1)
-  parser.add_argument('--box_tolerance', type=float,
-                      default=ava_converter.DEFAULT_BOX_TOLERANCE)
-  parser.add_argument('--seek_gap_s', type=float, default=ava_converter.DEFAULT_SEEK_GAP_S)
-  parser.add_argument('--log_every', type=int, default=ava_converter.DEFAULT_LOG_EVERY)
-  args = parser.parse_args(argv)
+  args = errors.parse_flags(define_flags, argv or [], 'convert_ava')
   logging.set_verbosity(logging.INFO)
   try:
     report = ava_converter.convert_ava(

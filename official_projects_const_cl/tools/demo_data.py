@@ -5,10 +5,10 @@
 The generator is `dataloaders/demo_data.py`.
 """
 
-import argparse
 import json
 from typing import Dict, List, Optional
 
+from absl import flags
 from absl import logging
 
 from official_projects_const_cl import errors
@@ -16,26 +16,35 @@ from official_projects_const_cl.dataloaders import demo_data
 from official_projects_const_cl.dataloaders import demo_world
 
 
+def define_flags(fv: flags.FlagValues) -> None:
+  """Generate the ConST-CL demo video dataset (TFRecords)."""
+  flags.DEFINE_string('output_dir', None, 'Where the dataset goes.',
+                      required=True, flag_values=fv)
+  flags.DEFINE_integer('seed', 0, 'World seed.', flag_values=fv)
+  flags.DEFINE_integer('num_train', demo_data.DEFAULT_NUM_TRAIN,
+                       'Training videos.', flag_values=fv)
+  flags.DEFINE_integer('num_val', demo_data.DEFAULT_NUM_VAL,
+                       'Validation videos.', flag_values=fv)
+  flags.DEFINE_integer('num_shards', demo_data.DEFAULT_NUM_SHARDS,
+                       'Shards per split.', flag_values=fv)
+  flags.DEFINE_integer('num_classes', None, 'Video classes.', flag_values=fv)
+  flags.DEFINE_integer('num_frames', None, 'Frames per video.',
+                       flag_values=fv)
+  flags.DEFINE_integer('image_size', None, 'Frame height and width in '
+                       'pixels.', flag_values=fv)
+  flags.DEFINE_integer('max_objects', None, 'Objects per video at most.',
+                       flag_values=fv)
+  flags.DEFINE_bool('no_ava', False, 'Do not write the AVA-style CSVs.',
+                    flag_values=fv)
+  flags.DEFINE_bool('write_tracking', False, 'Also write GOT-10k / OTB-style '
+                    'tracking folders.', flag_values=fv)
+  flags.DEFINE_bool('overwrite', False, 'Replace an existing demo dataset.',
+                    flag_values=fv)
+
+
 def cli(argv: Optional[List[str]] = None) -> Dict[str, object]:
   """Command line: generate the demo dataset."""
-  parser = argparse.ArgumentParser(
-      description='Generate the ConST-CL demo video dataset (TFRecords).')
-  parser.add_argument('--output_dir', required=True)
-  parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--num_train', type=int, default=demo_data.DEFAULT_NUM_TRAIN)
-  parser.add_argument('--num_val', type=int, default=demo_data.DEFAULT_NUM_VAL)
-  parser.add_argument('--num_shards', type=int, default=demo_data.DEFAULT_NUM_SHARDS)
-  parser.add_argument('--num_classes', type=int, default=None)
-  parser.add_argument('--num_frames', type=int, default=None)
-  parser.add_argument('--image_size', type=int, default=None,
-                      help='Frame height and width in pixels.')
-  parser.add_argument('--max_objects', type=int, default=None)
-  parser.add_argument('--no_ava', action='store_true',
-                      help='Do not write the AVA-style CSVs.')
-  parser.add_argument('--write_tracking', action='store_true',
-                      help='Also write GOT-10k / OTB-style tracking folders.')
-  parser.add_argument('--overwrite', action='store_true')
-  args = parser.parse_args(argv)
+  args = errors.parse_flags(define_flags, argv or [], 'demo_data')
   overrides = {}
   for name in ('num_classes', 'num_frames', 'max_objects'):
     if getattr(args, name) is not None:

@@ -28,7 +28,6 @@ Training skips bad videos within its budget (`max_bad_videos`); this tool
 lists them all, with every other problem, before a run starts.
 """
 
-import argparse
 import concurrent.futures
 import csv
 import dataclasses
@@ -40,6 +39,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from google.protobuf import message as protobuf_message
+from absl import flags
 import tensorflow as tf
 
 from official_projects_const_cl import errors
@@ -332,29 +332,33 @@ def write_csv(path: str, problems: Sequence[Problem]) -> None:
       writer.writerow((file, '' if index is None else index, key, problem))
 
 
+def define_flags(fv: flags.FlagValues) -> None:
+  """Check clip / keyframe TFRecords and list every problem in a CSV."""
+  flags.DEFINE_string('input_path', None, 'Files or glob patterns, '
+                      'comma-separated.', required=True, flag_values=fv)
+  flags.DEFINE_string('output_csv', 'record_problems.csv', 'The problems.',
+                      flag_values=fv)
+  flags.DEFINE_integer('num_classes', None, 'Labels must lie in [0, N) '
+                       '(keyframe action ids in [1, N]).', flag_values=fv)
+  flags.DEFINE_bool('require_labels', False, 'Every clip needs a class label '
+                    '(recognition).', flag_values=fv)
+  flags.DEFINE_bool('compressed', False, 'The files are GZIP TFRecords '
+                    '(compressed_input).', flag_values=fv)
+  flags.DEFINE_string('image_key', features.IMAGE_KEY, 'Frames feature list.',
+                      flag_values=fv)
+  flags.DEFINE_string('label_key', features.LABEL_KEY, 'Label feature.',
+                      flag_values=fv)
+  flags.DEFINE_integer('num_workers', min(16, os.cpu_count() or 1),
+                       'Files checked in parallel.', flag_values=fv)
+  flags.DEFINE_bool('no_progress', False, 'No progress lines.',
+                    flag_values=fv)
+
+
 def cli(argv: Optional[List[str]] = None) -> int:
   """Command line; returns the exit status (0 clean, 1 problems)."""
-  parser = argparse.ArgumentParser(
-      description='Check clip / keyframe TFRecords (frames, keys, labels, '
-      'boxes) and list every problem in a CSV.')
-  parser.add_argument('--input_path', required=True,
-                      help='Files or glob patterns, comma-separated.')
-  parser.add_argument('--output_csv', default='record_problems.csv')
-  parser.add_argument('--num_classes', type=int, default=None,
-                      help='Labels must lie in [0, N) (keyframe action ids '
-                      'in [1, N]).')
-  parser.add_argument('--require_labels', action='store_true',
-                      help='Every clip needs a class label (recognition).')
-  parser.add_argument('--compressed', action='store_true',
-                      help='The files are GZIP TFRecords (compressed_input).')
-  parser.add_argument('--image_key', default=features.IMAGE_KEY)
-  parser.add_argument('--label_key', default=features.LABEL_KEY)
-  parser.add_argument('--num_workers', type=int,
-                      default=min(16, os.cpu_count() or 1))
-  parser.add_argument('--no_progress', action='store_true')
-  args = parser.parse_args(argv)
+  args = errors.parse_flags(define_flags, argv or [], 'validate_records')
   if args.num_classes is not None and args.num_classes < 1:
-    parser.error(f'--num_classes must be >= 1, got {args.num_classes}.')
+    errors.usage_error(f'--num_classes must be >= 1, got {args.num_classes}.')
   opts = Options(image_key=args.image_key, label_key=args.label_key,
                  num_classes=args.num_classes,
                  require_labels=args.require_labels,

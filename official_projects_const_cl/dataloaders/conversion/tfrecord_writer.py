@@ -1,4 +1,4 @@
-"""Builds and writes the clip `tf.train.SequenceExample`s of DESIGN §4.
+"""Builds and writes the clip `tf.train.SequenceExample`s of docs/datasets.md.
 
 One clip = one `tf.train.SequenceExample` in the layout read by Model Garden's
 `official/vision/dataloaders/video_input.py` (feature list `image/encoded`,
@@ -106,7 +106,7 @@ def make_sequence_example(
     height: Optional[int] = None,
     width: Optional[int] = None,
 ) -> tf.train.SequenceExample:
-  """Builds one clip record (DESIGN §4).
+  """Builds one clip record (docs/datasets.md).
 
   Args:
     frames_jpeg: T encoded frames (JPEG bytes), stored in `image/encoded`.

@@ -57,13 +57,13 @@ def _normalize_block_specs(block_specs: Sequence[Any]) -> Tuple[BlockSpec, ...]:
     kernels = tuple(int(k) for k in kernels)
     if len(kernels) != int(repeats):
       raise ValueError(
-          f'resnet_3d_y.py: block_specs[{i}] (res{i + 2}) has repeats='
+          f'block_specs[{i}] (res{i + 2}) has repeats='
           f'{repeats} but {len(kernels)} temporal_kernel_sizes {kernels}; '
           'give one temporal kernel size per block.')
     specs.append((int(filters), int(repeats), kernels))
   if len(specs) != 4:
     raise ValueError(
-        'resnet_3d_y.py: block_specs must describe the 4 block groups '
+        'block_specs must describe the 4 block groups '
         f'res2..res5, got {len(specs)}.')
   return tuple(specs)
 
@@ -158,7 +158,7 @@ class DilatedBottleneckBlock3D(BottleneckBlock3D):
     super().build(input_shape)
     if self._dilation_rate > 1:
       if self._spatial_strides != 1:
-        raise ValueError('resnet_3d_y.py: a dilated block needs spatial '
+        raise ValueError('a dilated block needs spatial '
                          f'stride 1, got {self._spatial_strides}.')
       self._spatial_conv = layers.Conv3D(
           filters=self._filters,
@@ -413,7 +413,7 @@ def transfer_backbone_weights(source: ResNet3DY, target: ResNet3DY,
     if name not in source_layers and name.startswith('res5_block_'):
       name = name.replace('res5_', f'{res5_branch}_', 1)
     if name not in source_layers:
-      raise ValueError(f'resnet_3d_y.py: target layer {layer.name!r} has no '
+      raise ValueError(f'target layer {layer.name!r} has no '
                        'counterpart in the source backbone.')
     # By structural path, not by `get_weights()` order (which changes when a
     # layer is frozen) nor by variable name (Keras auto-numbers sublayers).
@@ -421,14 +421,14 @@ def transfer_backbone_weights(source: ResNet3DY, target: ResNet3DY,
     target_vars = variable_paths.variable_paths(layer)
     if sorted(source_vars) != sorted(target_vars):
       raise ValueError(
-          f'resnet_3d_y.py: layer {layer.name!r} has variables '
+          f'layer {layer.name!r} has variables '
           f'{sorted(target_vars)}, its source {name!r} has '
           f'{sorted(source_vars)}.')
     for path, var in target_vars.items():
       value = source_vars[path]
       if value.shape != var.shape:
         raise ValueError(
-            f'resnet_3d_y.py: {layer.name}/{path} has shape {var.shape}, its '
+            f'{layer.name}/{path} has shape {var.shape}, its '
             f'source {name}/{path} has {value.shape}.')
       var.assign(value)
     copied += 1
@@ -444,7 +444,7 @@ def build_resnet_3d_y(
 ) -> tf_keras.Model:
   """Builds `ResNet3DY` from a Model Garden backbone OneOf config."""
   if backbone_config.type != 'resnet_3d_y':
-    raise ValueError("resnet_3d_y.py: backbone.type must be 'resnet_3d_y', "
+    raise ValueError("backbone.type must be 'resnet_3d_y', "
                      f'got {backbone_config.type!r}.')
   cfg = backbone_config.resnet_3d_y
   return ResNet3DY(

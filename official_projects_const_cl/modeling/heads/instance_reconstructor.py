@@ -33,7 +33,7 @@ def context_frame_indices(num_frames: int, context_length: int) -> List[int]:
   Indices `floor((k + 0.5) * T' / L)` for k < L: distinct, evenly spread and
   centered on the clip (the middle one is the center slice T' // 2), unlike
   an integer stride `T' // L`, which is 0 when L > T' and then repeats the key
-  frame L times (DESIGN §8).
+  frame L times (docs/choices.md).
 
   Args:
     num_frames: T', the feature-map time length.
@@ -45,7 +45,7 @@ def context_frame_indices(num_frames: int, context_length: int) -> List[int]:
   Raises:
     ValueError: if L is not an odd integer in [1, T'].
   """
-  where = 'instance_reconstructor.py: context_length'
+  where = 'context_length'
   if isinstance(context_length, bool) or not isinstance(context_length, int):
     raise ValueError(f'{where} must be an int, got {context_length!r}.')
   if context_length < 1:

@@ -108,7 +108,7 @@ class MLPHead(tf_keras.layers.Layer):
            ) -> tf.Tensor:
     """Projects `[B, C]` or `[B, N, C]` to `[..., num_output_channels]`."""
     if inputs.shape.rank not in (2, 3):
-      raise ValueError('mlp.py: MLPHead expects [B, C] or [B, N, C] inputs, '
+      raise ValueError('MLPHead expects [B, C] or [B, N, C] inputs, '
                        f'got shape {inputs.shape}.')
     leading = tf.shape(inputs)[:-1]
     x = tf.reshape(inputs, [-1, inputs.shape[-1]])
