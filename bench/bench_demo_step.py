@@ -18,7 +18,6 @@ ops (op time summed over threads). The printout names the CPU, the oneDNN
 state and the thread counts.
 """
 
-import argparse
 import collections
 import glob
 import os
@@ -30,7 +29,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Sets the CPU kernel defaults before TensorFlow loads (package doc).
 import official_projects_const_cl  # pylint: disable=unused-import,g-import-not-at-top,wrong-import-position
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 from bench import benchlib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from official_projects_const_cl import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _trainer(experiment: str, params_override: str, cached: bool):
@@ -118,20 +119,26 @@ def run_child(args) -> dict:
   return result
 
 
+def _define_flags(fv) -> None:
+  """The flags of this benchmark."""
+  flags.DEFINE_string('experiment', 'const_cl_pretrain_demo', 'experiment',
+                      flag_values=fv)
+  flags.DEFINE_string('params_override', '', 'params override', flag_values=fv)
+  flags.DEFINE_string('onednn', '1,0', 'TF_ENABLE_ONEDNN_OPTS values to measure',
+                      flag_values=fv)
+  flags.DEFINE_integer('steps', 10, 'steps per timed trainer.train call',
+                       flag_values=fv)
+  flags.DEFINE_integer('repeats', 5, 'timed calls (the median is reported)',
+                       flag_values=fv)
+  flags.DEFINE_integer('profile', 0, 'print the N costliest ops of the compute step',
+                       flag_values=fv)
+  flags.DEFINE_bool('_child', False, 'internal: run one measurement',
+                    flag_values=fv)
+
+
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--experiment', default='const_cl_pretrain_demo')
-  parser.add_argument('--params_override', default='')
-  parser.add_argument('--onednn', default='1,0',
-                      help='TF_ENABLE_ONEDNN_OPTS values to measure')
-  parser.add_argument('--steps', type=int, default=10,
-                      help='steps per timed trainer.train call')
-  parser.add_argument('--repeats', type=int, default=5,
-                      help='timed calls (the median is reported)')
-  parser.add_argument('--profile', type=int, default=0,
-                      help='print the N costliest ops of the compute step')
-  parser.add_argument('--_child', action='store_true', help=argparse.SUPPRESS)
-  args = parser.parse_args()
+  args = errors.parse_flags(_define_flags, sys.argv[1:],
+                            os.path.basename(__file__))
   if args._child:  # pylint: disable=protected-access
     benchlib.print_result(run_child(args))
     return

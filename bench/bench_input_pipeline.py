@@ -22,7 +22,6 @@ training throughput it also says how many host cores one GPU needs
 (`--gpu_videos_per_s`: videos per second of one GPU's training step).
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -33,7 +32,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Sets the CPU kernel defaults before TensorFlow loads (package doc).
 import official_projects_const_cl  # pylint: disable=unused-import,g-import-not-at-top,wrong-import-position
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 from bench import benchlib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from official_projects_const_cl import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 PIPELINES = ('ours', 'mg_cvrl')
 # A published R3D-50-class GPU training rate: MMAction2's benchmark
@@ -110,25 +111,31 @@ def run_child(pipeline: str, pattern: str, batch: int, batches: int,
           **benchlib.runtime_report()}
 
 
+def _define_flags(fv) -> None:
+  """The flags of this benchmark."""
+  flags.DEFINE_integer('cores', 1, 'CPU cores each pipeline process may use',
+                       flag_values=fv)
+  flags.DEFINE_integer('batch', 8, 'videos per batch', flag_values=fv)
+  flags.DEFINE_integer('batches', 12, 'batches', flag_values=fv)
+  flags.DEFINE_integer('warmup', 3, 'warmup', flag_values=fv)
+  flags.DEFINE_integer('videos', 16, 'videos', flag_values=fv)
+  flags.DEFINE_integer('frames', 64, 'frames', flag_values=fv)
+  flags.DEFINE_integer('height', 256, 'height', flag_values=fv)
+  flags.DEFINE_integer('width', 340, 'width', flag_values=fv)
+  flags.DEFINE_string('pipelines', ','.join(PIPELINES), 'pipelines',
+                      flag_values=fv)
+  flags.DEFINE_float('gpu_videos_per_s', DEFAULT_GPU_VIDEOS_PER_S, 'gpu videos per s',
+                     flag_values=fv)
+  flags.DEFINE_string('records', '', 'existing records to read instead of writing new',
+                      flag_values=fv)
+  flags.DEFINE_string('json', '', 'also write results here', flag_values=fv)
+  flags.DEFINE_string('_child', '', 'internal: run one measurement',
+                      flag_values=fv)
+
+
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--cores', type=int, default=1,
-                      help='CPU cores each pipeline process may use')
-  parser.add_argument('--batch', type=int, default=8, help='videos per batch')
-  parser.add_argument('--batches', type=int, default=12)
-  parser.add_argument('--warmup', type=int, default=3)
-  parser.add_argument('--videos', type=int, default=16)
-  parser.add_argument('--frames', type=int, default=64)
-  parser.add_argument('--height', type=int, default=256)
-  parser.add_argument('--width', type=int, default=340)
-  parser.add_argument('--pipelines', default=','.join(PIPELINES))
-  parser.add_argument('--gpu_videos_per_s', type=float,
-                      default=DEFAULT_GPU_VIDEOS_PER_S)
-  parser.add_argument('--records', default='',
-                      help='existing records to read instead of writing new')
-  parser.add_argument('--json', default='', help='also write results here')
-  parser.add_argument('--_child', default='', help=argparse.SUPPRESS)
-  args = parser.parse_args()
+  args = errors.parse_flags(_define_flags, sys.argv[1:],
+                            os.path.basename(__file__))
   if args._child:  # pylint: disable=protected-access
     res = run_child(args._child, args.records, args.batch, args.batches,  # pylint: disable=protected-access
                     args.warmup)

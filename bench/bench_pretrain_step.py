@@ -15,7 +15,6 @@ Targets (issue 2): our ConST-CL <= 1.25x Model Garden CVRL (paper FLOPs
 ratio 56.5/45.6 = 1.24); our CVRL <= 1.0x.
 """
 
-import argparse
 import json
 import os
 import resource
@@ -27,6 +26,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Sets the CPU kernel defaults before TensorFlow loads (package doc).
 import official_projects_const_cl  # pylint: disable=unused-import,g-import-not-at-top,wrong-import-position
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
+from official_projects_const_cl import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 METHODS = ('mg_cvrl', 'cvrl', 'const_cl')
 
@@ -120,17 +121,22 @@ def run_one(method, batch, frames, size, steps, warmup):
   return out
 
 
+def _define_flags(fv) -> None:
+  """The flags of this benchmark."""
+  flags.DEFINE_integer('batch', 4, 'videos per step', flag_values=fv)
+  flags.DEFINE_integer('frames', 16, 'frames', flag_values=fv)
+  flags.DEFINE_integer('size', 112, 'size', flag_values=fv)
+  flags.DEFINE_integer('steps', 5, 'steps', flag_values=fv)
+  flags.DEFINE_integer('warmup', 2, 'warmup', flag_values=fv)
+  flags.DEFINE_string('methods', ','.join(METHODS), 'methods', flag_values=fv)
+  flags.DEFINE_string('json', '', 'also write results here', flag_values=fv)
+  flags.DEFINE_string('_child', '', 'internal: run one measurement',
+                      flag_values=fv)
+
+
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--batch', type=int, default=4, help='videos per step')
-  parser.add_argument('--frames', type=int, default=16)
-  parser.add_argument('--size', type=int, default=112)
-  parser.add_argument('--steps', type=int, default=5)
-  parser.add_argument('--warmup', type=int, default=2)
-  parser.add_argument('--methods', default=','.join(METHODS))
-  parser.add_argument('--json', default='', help='also write results here')
-  parser.add_argument('--_child', default='', help=argparse.SUPPRESS)
-  args = parser.parse_args()
+  args = errors.parse_flags(_define_flags, sys.argv[1:],
+                            os.path.basename(__file__))
   if args._child:  # pylint: disable=protected-access
     res = run_one(args._child, args.batch, args.frames, args.size,  # pylint: disable=protected-access
                   args.steps, args.warmup)
