@@ -11,7 +11,7 @@ its own process so that peak memory (max RSS on CPU, the allocator's peak on
 GPU) is its own. Prints median seconds/step, peak memory and the ratios to
 Model Garden's CVRL; `--json` also writes them to a file.
 
-Targets (issue 2): our ConST-CL <= 1.25x Model Garden CVRL (paper FLOPs
+Targets: our ConST-CL <= 1.25x Model Garden CVRL (paper FLOPs
 ratio 56.5/45.6 = 1.24); our CVRL <= 1.0x.
 """
 

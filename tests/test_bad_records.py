@@ -1,6 +1,6 @@
 """Bad records in every input pipeline: counted skips or stops that name them.
 
-One test per case of issue 10's table (a JPEG damaged inside, frames of
+One test per case of the bad-input table (a JPEG damaged inside, frames of
 mixed sizes, an unreadable or empty video in a glob, a random-bytes file, a
 gzip file) for pretraining, recognition and localization inputs.
 """

@@ -1,69 +1,10 @@
-r"""Frame-mAP@0.5 IoU for AVA v2.2 and AVA-Kinetics (ActivityNet protocol).
-A pure numpy implementation of the official AVA action-detection metric, i.e.
-of ActivityNet's `Evaluation/get_ava_performance.py` with the vendored TF
-Object Detection API `PascalDetectionEvaluator` (`object_detection_evaluation`,
-`per_image_evaluation`, `metrics`). Written from the protocol, not copied.
+"""Frame-mAP@0.5 IoU for AVA v2.2 and AVA-Kinetics (supp. §3.2).
 
-Protocol (every step below is what the official script does):
-
-1. Keyframes. A row `video_id,timestamp,x1,y1,x2,y2,action_id[,x]` belongs to
-   the keyframe ("image key") `f'{video_id},{int(timestamp):04d}'`
-   (`make_image_key`). Coordinates are normalized; no +1 pixel term anywhere.
-2. Class whitelist. Rows whose action id is not in the label map are dropped,
-   in ground truth and detections alike, BEFORE the detection cap.
-3. Detection cap. Per keyframe only the 50 highest-scoring detection rows
-   (box, class, score) are kept, over all classes together (the official
-   `read_csv(..., capacity=50)`). Ground truth is never capped.
-4. Exclusions. Keyframes listed in the excluded-timestamps CSV are removed
-   from ground truth and detections.
-5. Matching, per keyframe and class, detections in descending score: a
-   detection takes the ground-truth box it overlaps MOST (first one on an
-   exact IoU tie) if that IoU >= 0.5 and the box is not yet taken; otherwise
-   (IoU < 0.5, or the most-overlapping box is already taken, even when another
-   untaken box also has IoU >= 0.5) it is a false positive. A detection on a
-   keyframe without any ground truth is a false positive: the OD API's
-   `ObjectDetectionEvaluation.add_single_detected_image_info` evaluates an
-   unknown image key against an empty ground-truth set, and
-   `PerImageEvaluation._compute_tp_fp_for_single_class` returns all-False
-   TP labels when there are no ground-truth boxes.
-6. Degenerate detections (y1 >= y2 or x1 >= x2) are dropped after the cap,
-   neither TP nor FP (`PerImageEvaluation._remove_invalid_boxes`). Inverted
-   ground-truth boxes (y2 < y1 or x2 < x1) are an error (the OD API's BoxList
-   rejects them).
-7. AP per class: detections of all keyframes in descending score; precision
-   made non-increasing from the right (monotone envelope); AP = sum over the
-   recall steps of (recall step) x (envelope precision) - area under the
-   envelope, NOT 11-point interpolation (`metrics.compute_average_precision`).
-   The recall denominator is the number of ground-truth (box, class) rows of
-   the class. A class with ground truth but no detections has AP 0.
-8. mAP = mean AP over the label-map classes that have ground truth; classes
-   without ground truth are reported as NaN and left out (the official
-   `np.nanmean`).
-
-Decisions where the official behaviour is unspecified or only a crash:
-
-* Exact score ties. The official order of tied detections depends on heap
-  layout and on numpy's unstable `argsort`. Here ties keep input order
-  (file order / order of `add_detections` calls): stable sorts throughout.
-  `read_csv` does reproduce the official heap rule for WHICH rows survive the
-  cap (a row replaces the lowest (score, action_id, y1, x1, y2, x2) entry only
-  with a strictly higher score); the in-memory paths (`frame_map`,
-  `AvaEvaluator`) keep the earliest rows among ties at the 50th score.
-* Ground-truth order. The official reader orders a keyframe's ground-truth
-  rows by descending person_id (it parses column 8 as a score); here they stay
-  in file order. This only matters when a detection has exactly the same IoU
-  with two boxes of its class.
-* Timestamps. Integral timestamps ('902', '0902', '902.0') give the official
-  key. The official script crashes on non-integral ones; here they give the
-  key `f'{video_id},{float(timestamp)!r}'` instead of colliding with the
-  integral second.
-* Newer TF OD API releases run a no-op NMS (IoU 1.0) inside the per-image
-  evaluation that also drops scores <= -10. ActivityNet's vendored copy (the
-  AVA reference) has no such step, and neither does this module.
-
-Boxes in memory are float64 [N, 4] in (y1, x1, y2, x2) order, as in the
-official evaluator; the CSV files are (x1, y1, x2, y2). The conversion happens
-only in `read_csv` and `rows_from_keyframes`.
+A numpy implementation of the official ActivityNet AVA metric (the
+vendored TF Object Detection API `PascalDetectionEvaluator`), written from
+the protocol, not copied. The protocol step by step and our decisions where
+it is unspecified: docs/metrics.md. Boxes in memory are float64 [N, 4]
+(y1, x1, y2, x2); the CSV files (`dataloaders/ava_io.py`) are (x1, y1, x2, y2).
 """
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set
@@ -232,7 +173,7 @@ def frame_map(groundtruth: Mapping[Any, Any],
               iou_threshold: float = DEFAULT_IOU_THRESHOLD,
               detection_capacity: int = ava_keyframes.DETECTION_CAPACITY
               ) -> Dict[str, Any]:
-  """Frame-mAP of AVA-style keyframe detections (see the module docstring).
+  """Frame-mAP of AVA-style keyframe detections (protocol: docs/metrics.md).
 
   Args:
     groundtruth: {image key: KeyframeBoxes or (boxes, labels[, scores])},

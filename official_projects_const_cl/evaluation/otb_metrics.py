@@ -1,52 +1,9 @@
-r"""OTB one-pass evaluation (OPE) metrics, toolkit-exact (supp. §3.3).
+"""OTB one-pass evaluation (OPE) metrics, toolkit-exact (supp. §3.3).
 
-A numpy implementation of the success / precision protocol that the GOT-10k
-toolkit's `ExperimentOTB.report` computes (got10k 0.1.3, `got10k.experiments.
-otb` with `got10k.utils.metrics` and `got10k.datasets.otb`), written from the
-protocol, not copied, and runnable without the toolkit. `tests/test_otb.py`
-checks it against the toolkit to 1e-6.
-
-Protocol (every step is what the toolkit does):
-
-1. Boxes are (x, y, w, h) in pixels, used exactly as read from the files: no
-   0-/1-based conversion of either the predictions or the ground truth (OTB
-   ground truth is 1-based, GOT-10k 0-based; a tracker initialised from the
-   ground truth answers in the same frame of reference, and both metrics
-   below are invariant to a common shift).
-2. OPE: the tracker is initialised with the first ground-truth box, and the
-   first predicted box is REPLACED by the first ground-truth box before
-   scoring (`boxes[0] = anno[0]`). The first frame is scored like any other
-   (IoU ~1, center error 0), so it is part of every mean.
-3. Center location error: Euclidean distance between the box centers
-   (x + (w - 1) / 2, y + (h - 1) / 2) (`metrics.center_error`). Note that the
-   -1 cancels in the difference of two centers, so it changes no error.
-4. IoU: plain rectangle IoU with continuous extents [x, x + w) x [y, y + h)
-   (area w * h, no +1 pixel term), intersection extents clamped at 0,
-   union = area1 + area2 - intersection, IoU = intersection / (union + eps)
-   with eps = np.finfo(float).eps, clipped to [0, 1] (`metrics.rect_iou`
-   without a bound). Consequences: any box of zero (or negative) width or
-   height has IoU 0 with everything; identical boxes score 1 - O(1e-16), not
-   exactly 1.
-5. Invalid ground truth is NOT excluded: a frame whose ground truth (or
-   prediction) contains NaN has IoU NaN and center error NaN, and NaN passes
-   no threshold, so the frame counts as a failure in both curves (it stays in
-   the denominator). Zero-size ground truth frames have IoU 0 (failure for
-   success) and an ordinary, finite center error.
-6. Per-sequence curves, with every frame of the sequence counted:
-   success(t) = fraction of frames with IoU STRICTLY greater than t, for the
-   21 thresholds t = np.linspace(0, 1, 21) (so t = 0 excludes zero-overlap
-   frames and t = 1 is never passed: a perfect tracker has AUC 20/21);
-   precision(t) = fraction of frames with center error <= t (inclusive), for
-   the 51 integer thresholds t = 0, 1, ..., 50 px.
-7. The overall curves are the UNWEIGHTED mean of the per-sequence curves
-   (each sequence counts once, whatever its length). From the curves:
-   success_score = mean of the 21 success values (AUC, thresholds 0 and 1
-   included), precision_score = precision at 20 px, success_rate = success
-   at IoU 0.5 (index 10 of the 21 thresholds). The same three numbers are
-   reported per sequence from that sequence's curves.
-8. Speed (optional): per sequence mean(1 / t) over the frame times t > 0 of
-   `<results>/times/<seq>_time.txt`; overall = mean over the sequences that
-   have a speed; -1 where there is none.
+A numpy implementation of the success / precision protocol of the GOT-10k
+toolkit's `ExperimentOTB.report` (got10k 0.1.3), runnable without the
+toolkit; `tests/test_otb.py` checks it against the toolkit to 1e-6. The
+protocol step by step: docs/metrics.md. Boxes are (x, y, w, h) pixels.
 """
 
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple

@@ -68,8 +68,9 @@ class SiamFCTracker:
       (center, side) cut from frames t - n .. t + n, current frame in the
       middle (what a frame-stack video backbone needs; the caller reduces
       its output to one map per crop).
-  and returns features `[S, h, w, C]` (array or tensor), aligned as the
-  module docstring says.
+  and returns features `[S, h, w, C]` (array or tensor), aligned as
+  `modeling/heads/siamfc_head.py` says (cell (i, j) is the target displaced
+  by `total_stride * (i - (h - 1) / 2, j - (w - 1) / 2)` search pixels).
 
   Where the neighbours come from: `init` / `update` accept `neighbors`, the
   2n + 1 frames (current in the middle, edges already repeated). Without it

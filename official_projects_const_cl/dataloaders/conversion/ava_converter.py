@@ -362,7 +362,7 @@ def convert_ava(annotations: str,
                 log_every: int = DEFAULT_LOG_EVERY) -> AvaConversionReport:
   """Converts AVA-style keyframe labels and their videos into TFRecords.
 
-  See the module docstring for the formats and the handling of bad input.
+  Formats and the handling of bad input: docs/datasets.md (AVA).
 
   Args:
     annotations: the annotations CSV (`ava_train_v2.2.csv`, ...).

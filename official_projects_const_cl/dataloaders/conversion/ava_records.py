@@ -25,7 +25,7 @@ def make_keyframe_example(media_id: str, timestamp: int,
                           boxes: Sequence[ava_annotations.PersonBox] = (),
                           detections: Sequence[Tuple[ava_annotations.Box, float]] = ()
                           ) -> tf.train.SequenceExample:
-  """The SequenceExample of one keyframe (see the module docstring)."""
+  """The SequenceExample of one keyframe (layout: docs/datasets.md, AVA)."""
   example = tfrecord_writer.make_sequence_example(
       frames_jpeg, media_id=media_id,
       frame_rate=source_fps / stride if source_fps else None,
