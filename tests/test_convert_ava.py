@@ -11,15 +11,15 @@ import tensorflow as tf
 
 from official_projects_const_cl import errors
 from official_projects_const_cl.dataloaders import ava_io
+from official_projects_const_cl.dataloaders import demo_data
 from official_projects_const_cl.dataloaders import features
 from official_projects_const_cl.dataloaders.conversion import ava_converter
 from official_projects_const_cl.dataloaders.conversion import ava_records
 from official_projects_const_cl.dataloaders.conversion import ava_sources
 from official_projects_const_cl.dataloaders.conversion import tfrecord_writer
-from official_projects_const_cl.dataloaders.conversion import video_labels
 from official_projects_const_cl.dataloaders.conversion import video_sources
+from official_projects_const_cl.dataloaders.conversion import video_splits
 from official_projects_const_cl.tools import convert_ava
-from official_projects_const_cl.dataloaders import demo_data
 
 # Frame i of every fixture is flat gray 10 + 6 i: the gray level of a stored
 # frame says which source frame it is.
@@ -349,7 +349,7 @@ def test_videos_seek_resample_and_clamp(tmp_path, monkeypatch):
 def test_kinetics_clip_names_give_offsets(tmp_path):
   videos = tmp_path / 'kinetics' / 'abseiling'
   videos.mkdir(parents=True)
-  name = video_labels.kinetics_clip_name('yt_a-b', 10, 14)
+  name = video_splits.kinetics_clip_name('yt_a-b', 10, 14)
   _write_video(videos / f'{name}.mp4', 40)
   _write_video(tmp_path / 'kinetics' / 'other.mp4', 10)
   csv_path = _write(tmp_path / 'kinetics_val_v1.0.csv',

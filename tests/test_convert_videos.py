@@ -14,8 +14,8 @@ from official_projects_const_cl import errors
 from official_projects_const_cl.dataloaders import features
 from official_projects_const_cl.dataloaders.conversion import tfrecord_writer
 from official_projects_const_cl.dataloaders.conversion import video_converter
-from official_projects_const_cl.dataloaders.conversion import video_labels
 from official_projects_const_cl.dataloaders.conversion import video_sources
+from official_projects_const_cl.dataloaders.conversion import video_splits
 from official_projects_const_cl.tools import convert_videos
 
 # Frame t of every test video is a flat colour: red ramps with t.
@@ -347,7 +347,7 @@ def test_ucf101_split_selects_listed_videos_with_classind_labels(ucf101,
   root, lists = ucf101
   prefix = str(tmp_path / 'out' / 'train_split1')
   report = video_converter.convert(
-      str(root), prefix, label_source=video_labels.Ucf101SplitLabels(
+      str(root), prefix, label_source=video_splits.Ucf101SplitLabels(
           str(lists), split=1, subset='train'), progress=False)
   assert report.written == 3 and not report.failed
   assert report.class_names == ['PlayingCello', 'ApplyEyeMakeup',
@@ -385,7 +385,7 @@ def test_ucf101_test_list_via_cli_labels_from_folder(ucf101, tmp_path, capsys):
 def test_ucf101_missing_videos_stop_unless_allowed(ucf101, tmp_path, capsys):
   root, lists = ucf101
   prefix = str(tmp_path / 'out' / 'train_split2')
-  source = video_labels.Ucf101SplitLabels(str(lists), 2, 'train')
+  source = video_splits.Ucf101SplitLabels(str(lists), 2, 'train')
   with pytest.raises(video_converter.MissingVideosError,
                      match=r'2 of the 3 videos listed by UCF101 split 2 train'
                      r'.*v_ApplyEyeMakeup_g25_c07.avi.*--allow_missing'
@@ -420,7 +420,7 @@ def test_ucf101_missing_videos_stop_unless_allowed(ucf101, tmp_path, capsys):
       'ApplyEyeMakeup/v_ApplyEyeMakeup_g02_c01': [1]}
   # A later run without failures removes the earlier failures CSV.
   video_converter.convert(
-      str(root), prefix, label_source=video_labels.Ucf101SplitLabels(
+      str(root), prefix, label_source=video_splits.Ucf101SplitLabels(
           str(lists), 1, 'test'), progress=False)
   assert not os.path.exists(prefix + '_failures.csv')
 
@@ -432,12 +432,12 @@ def test_ucf101_malformed_lists_name_file_and_line(ucf101, tmp_path):
       'PlayingCello/v_PlayingCello_g01_c01.avi 2\n')
   with pytest.raises(ValueError, match=r'trainlist03.txt:2: class id 2 does '
                      r'not match the folder .PlayingCello.'):
-    video_labels.Ucf101SplitLabels(str(lists), 3, 'train').listed()
+    video_splits.Ucf101SplitLabels(str(lists), 3, 'train').listed()
   with pytest.raises(FileNotFoundError, match='testlist03.txt'):
-    video_labels.Ucf101SplitLabels(str(lists), 3, 'test')
+    video_splits.Ucf101SplitLabels(str(lists), 3, 'test')
   (lists / 'classInd.txt').write_text('1 PlayingCello\n3 ApplyEyeMakeup\n')
   with pytest.raises(ValueError, match=r'classInd.txt:2: expected "2 '):
-    video_labels.Ucf101SplitLabels(str(lists), 1, 'test').listed()
+    video_splits.Ucf101SplitLabels(str(lists), 1, 'test').listed()
   with pytest.raises(SystemExit):  # --subset is required.
     convert_videos.cli([f'--input_dir={tmp_path}',
                         f'--ucf101_split_dir={lists}',
@@ -483,7 +483,7 @@ def test_hmdb51_split_sorted_classes_and_subsets(hmdb51, tmp_path):
   root, lists = hmdb51
   prefix = str(tmp_path / 'out' / 'hmdb_train1')
   report = video_converter.convert(
-      str(root), prefix, label_source=video_labels.Hmdb51SplitLabels(
+      str(root), prefix, label_source=video_splits.Hmdb51SplitLabels(
           str(lists), 1, 'train'), progress=False)
   assert report.written == 3 and not report.failed
   assert _read_lines(prefix + '_label_map.txt') == [
@@ -511,7 +511,7 @@ def test_hmdb51_missing_videos_reported(hmdb51, tmp_path):
                      match='3 of the 3 videos listed by HMDB51 split 2 train'
                      ) as error:
     video_converter.convert(str(root), prefix, progress=False,
-                           label_source=video_labels.Hmdb51SplitLabels(
+                           label_source=video_splits.Hmdb51SplitLabels(
                                str(lists), 2, 'train'))
   expected = [f'{c}/{c}_gone_u_nm_np1_fr_med_1.avi'
               for c in ('brush_hair', 'cartwheel', 'wave')]
@@ -520,12 +520,12 @@ def test_hmdb51_missing_videos_reported(hmdb51, tmp_path):
     assert [r.split(',')[0] for r in f.read().splitlines()[1:]] == expected
   report = video_converter.convert(
       str(root), prefix, progress=False,
-      label_source=video_labels.Hmdb51SplitLabels(
+      label_source=video_splits.Hmdb51SplitLabels(
           str(lists), 2, 'train', allow_missing=True))
   assert report.written == 0 and len(report.missing) == 3
   (lists / 'wave_test_split3.txt').write_text('a.avi 1\nb.avi train\n')
   with pytest.raises(ValueError, match=r'wave_test_split3.txt:2: expected'):
-    video_labels.Hmdb51SplitLabels(str(lists), 3, 'train').listed()
+    video_splits.Hmdb51SplitLabels(str(lists), 3, 'train').listed()
 
 
 def _ramp_frame(t, size=SIZE):
@@ -582,7 +582,7 @@ def test_kinetics_csv_trimmed_and_full_videos(kinetics, tmp_path):
   prefix = str(tmp_path / 'out' / 'k400_train')
   report = video_converter.convert(
       str(root), prefix, progress=False,
-      label_source=video_labels.KineticsCsvLabels(str(train_csv)))
+      label_source=video_splits.KineticsCsvLabels(str(train_csv)))
   # The missing YouTube video is reported, the others converted.
   assert report.written == 3
   assert [name for name, _ in report.missing] == ['ccccccccccc_000010_000020']
@@ -632,10 +632,10 @@ def test_kinetics_columns_by_header_and_class_list(kinetics, tmp_path):
 
   class_list.write_text('abseiling\n')
   with pytest.raises(ValueError, match='not in the class list.*air drumming'):
-    video_labels.KineticsCsvLabels(str(val_csv), str(class_list)).listed()
+    video_splits.KineticsCsvLabels(str(val_csv), str(class_list)).listed()
   headerless = tmp_path / 'headerless.csv'
   headerless.write_text('abseiling,aaaaaaaaaaa,2,12,train\n')
-  videos, names = video_labels.KineticsCsvLabels(str(headerless)).listed()
+  videos, names = video_splits.KineticsCsvLabels(str(headerless)).listed()
   assert names == ['abseiling']
   assert [(v.name, v.candidates) for v in videos] == [
       ('aaaaaaaaaaa_000002_000012',

@@ -16,7 +16,7 @@ from absl import logging
 
 from official_projects_const_cl import errors
 from official_projects_const_cl.dataloaders.conversion import video_converter
-from official_projects_const_cl.dataloaders.conversion import video_labels
+from official_projects_const_cl.dataloaders.conversion import video_splits
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -75,7 +75,7 @@ def cli(argv: Optional[List[str]] = None) -> video_converter.ConversionReport:
   """
   args = errors.parse_flags(define_flags, argv or [], 'convert_videos')
   try:
-    label_source = video_labels.make_label_source(
+    label_source = video_splits.make_label_source(
         labels_csv=args.labels_csv, ucf101_split_dir=args.ucf101_split_dir,
         hmdb51_split_dir=args.hmdb51_split_dir, kinetics_csv=args.kinetics_csv,
         kinetics_class_list=args.kinetics_class_list,
