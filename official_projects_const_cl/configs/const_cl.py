@@ -257,7 +257,8 @@ class DataConfig(video_classification.DataConfig, RecordInputConfig):
   aug_blur_prob: float = 0.5
   # Validation only: training videos forming the kNN memory bank.
   knn_bank_input_path: str = ''
-  # If set, the demo world is generated here on first use.
+  # If set, the demo world lives here; the entry points make it on first use
+  # (`dataloaders/demo_data.py:prepare_for`).
   demo_data_dir: str = ''
   shuffle_buffer_size: int = 256
   cycle_length: int = 8

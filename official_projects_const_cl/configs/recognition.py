@@ -67,7 +67,8 @@ class RecognitionDataConfig(video_classification.DataConfig,
   aug_min_aspect_ratio: float = 0.5
   aug_max_aspect_ratio: float = 2.0
   aug_flip: bool = True
-  # If set, the demo world is generated here on first use.
+  # If set, the demo world lives here; the entry points make it on first use
+  # (`dataloaders/demo_data.py:prepare_for`).
   demo_data_dir: str = ''
   shuffle_buffer_size: int = 256
   cycle_length: int = 8
