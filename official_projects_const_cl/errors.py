@@ -31,7 +31,8 @@ import os
 import re
 import sys
 import traceback
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import (Any, Callable, Iterator, List, Optional, Sequence, Tuple,
+                    Type)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

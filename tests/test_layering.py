@@ -1,4 +1,4 @@
-"""Imports run one way: entry points > tasks > models, losses > data > metrics > ops > configs.
+"""Imports run one way: entry points, tasks, models, data, ops, configs.
 
 Every module's imports (module level and inside functions) are read with
 `ast` and checked against the layer table below (docs/layout.md):

@@ -11,9 +11,9 @@
   output_dir/got10k_train/, output_dir/otb_val/             (write_tracking)
 
 in the clip SequenceExample format of docs/datasets.md (`image/encoded`
-JPEG frames, `clip/label/index`, per-frame `region/bbox/*` ground-truth object boxes with
-`region/label/index` = per-frame action id and `region/track/index` = object
-id). The same (seed, split, index) always renders the same video, so the AVA
+JPEG frames, `clip/label/index`, per-frame `region/bbox/*` ground-truth
+object boxes with `region/label/index` = per-frame action id and
+`region/track/index` = object id). The same (seed, split, index) always renders the same video, so the AVA
 and tracking writers can be fed from the generator or re-rendered later.
 
 `ensure_demo_dataset` is what the demo experiments call: it generates on first
@@ -196,7 +196,8 @@ def _write_all(work_dir: str, spec: Dict[str, object],
     logging.info('Demo data: wrote %d %s videos in %.1fs.', num, split,
                  time.time() - start)
   if spec['write_ava']:
-    demo_writers.write_ava_label_map(os.path.join(work_dir, 'ava_action_list.pbtxt'))
+    demo_writers.write_ava_label_map(
+        os.path.join(work_dir, 'ava_action_list.pbtxt'))
     files['extras']['ava_label_map'] = 'ava_action_list.pbtxt'
   if spec['write_tracking']:
     # Paper protocol: fine-tune on GOT-10k(-style) train, evaluate on OTB.
@@ -367,7 +368,8 @@ def ensure_demo_ava_records(output_dir: str, num_frames: int = 8,
   """Keyframe records of the demo world for action localization.
 
   Generates the demo world on first use, then converts its AVA-style CSVs
-  (`ava_{train,val}.csv`, 1 Hz keyframes) with `dataloaders/conversion/ava_converter.py` into
+  (`ava_{train,val}.csv`, 1 Hz keyframes) with
+  `dataloaders/conversion/ava_converter.py` into
   `output_dir/ava_records/{train,val}-*.tfrecord`: clips of `num_frames`
   frames at `frame_stride` centered on each keyframe. Safe to call from
   several processes at once (atomic rename of a temporary folder).

@@ -70,7 +70,7 @@ def format_result(result: Mapping[str, Any],
 
 
 def define_flags(fv: flags.FlagValues) -> None:
-  """AVA v2.2 / AVA-Kinetics frame-mAP@0.5IOU (official ActivityNet protocol)."""
+  """AVA v2.2 / AVA-Kinetics frame-mAP@0.5IOU (ActivityNet protocol)."""
   flags.DEFINE_string('groundtruth', None, 'ground-truth CSV', short_name='g',
                       required=True, flag_values=fv)
   flags.DEFINE_string('detections', None, 'detections CSV: video_id,timestamp,'

@@ -12,8 +12,6 @@ import tensorflow as tf
 ArrayLike = Union[np.ndarray, tf.Tensor, Sequence[float]]
 
 
-
-
 def response_labels(response_size: Union[int, Sequence[int]],
                     total_stride: int = 8,
                     radius: float = 16.0) -> np.ndarray:

@@ -12,8 +12,6 @@ import numpy as np
 ArrayLike = Union[np.ndarray, Sequence[float]]
 
 
-
-
 def box_to_center_size(box: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
   """`(x, y, w, h)` -> center (y + (h-1) / 2, x + (w-1) / 2), size (h, w)."""
   x, y, w, h = [float(v) for v in np.asarray(box, np.float64).reshape(4)]

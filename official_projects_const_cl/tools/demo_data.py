@@ -1,4 +1,4 @@
-"""Command line: generate the demo world's dataset (records, AVA CSVs, tracking).
+"""Command line: generate the demo dataset (records, AVA CSVs, tracking).
 
   python -m official_projects_const_cl.tools.demo_data --output_dir=...
 

@@ -90,10 +90,11 @@ class AvaConversionReport:
 class _Converter:
   """Turns the keyframes of each source into written examples."""
 
-  def __init__(self, writer: tfrecord_writer.ShardedWriter, tally: ava_annotations.Tally,
-               report: AvaConversionReport, total: int, num_frames: int,
-               stride: int, fps: float, short_side: Optional[int],
-               jpeg_quality: int, seek_gap_s: float, log_every: int):
+  def __init__(self, writer: tfrecord_writer.ShardedWriter,
+               tally: ava_annotations.Tally, report: AvaConversionReport,
+               total: int, num_frames: int, stride: int, fps: float,
+               short_side: Optional[int], jpeg_quality: int, seek_gap_s: float,
+               log_every: int):
     self.writer, self.tally, self.report = writer, tally, report
     self.total, self.num_frames, self.stride = total, num_frames, stride
     self.fps, self.short_side = fps, short_side
@@ -117,8 +118,8 @@ class _Converter:
     self.tally.bad_keyframe(keyframe, reason, detail)
     self._progress()
 
-  def emit(self, keyframe: ava_annotations.Keyframe, frames: List[bytes], fps: float,
-           size: Tuple[int, int]):
+  def emit(self, keyframe: ava_annotations.Keyframe, frames: List[bytes],
+           fps: float, size: Tuple[int, int]):
     self.writer.write(ava_records.make_keyframe_example(
         keyframe.video_id, keyframe.timestamp, frames, self.num_frames // 2,
         self.stride, fps, size[0], size[1], keyframe.boxes,
@@ -131,20 +132,22 @@ class _Converter:
     self.videos.add(keyframe.video_id)
     self._progress()
 
-  def _keyframe_frame(self, source: ava_sources.Source, keyframe: ava_annotations.Keyframe,
-                      fps: float) -> int:
-    return ava_sources.round_half_up((keyframe.timestamp - source.offset_s) * fps)
+  def _keyframe_frame(self, source: ava_sources.Source,
+                      keyframe: ava_annotations.Keyframe, fps: float) -> int:
+    return ava_sources.round_half_up(
+        (keyframe.timestamp - source.offset_s) * fps)
 
-  def _outside(self, source: ava_sources.Source, keyframe: ava_annotations.Keyframe, k: int, fps: float,
+  def _outside(self, source: ava_sources.Source,
+               keyframe: ava_annotations.Keyframe, k: int, fps: float,
                length: str):
     self.skip(keyframe, 'keyframe_outside_video',
               f'{keyframe.timestamp} s is frame {k} of {source.location} '
               f'({fps:g} fps, first frame at {source.offset_s:g} s), which '
               f'{length}')
 
-  def indexed(self, source: ava_sources.Source, keyframes: List[ava_annotations.Keyframe],
-              num_source_frames: int, fps: float,
-              load: Callable[[int], Tuple[bytes, str]]):
+  def indexed(self, source: ava_sources.Source,
+              keyframes: List[ava_annotations.Keyframe], num_source_frames: int,
+              fps: float, load: Callable[[int], Tuple[bytes, str]]):
     """Keyframes of a source whose frames are read by index (folder, record).
 
     `load(i)` returns (encoded frame i, where it is) or raises
@@ -175,8 +178,9 @@ class _Converter:
         continue
       self.emit(keyframe, [cache[i] for i in indices], fps, size)
 
-  def frame_folder(self, source: ava_sources.Source, keyframes: List[ava_annotations.Keyframe],
-                   pattern: str, start_index: int):
+  def frame_folder(self, source: ava_sources.Source,
+                   keyframes: List[ava_annotations.Keyframe], pattern: str,
+                   start_index: int):
     num = sum(1 for f in os.listdir(source.location)
               if f.lower().endswith(video_sources.IMAGE_EXTENSIONS))
 
@@ -193,7 +197,8 @@ class _Converter:
 
     self.indexed(source, keyframes, num, self.fps, load)
 
-  def record(self, source: ava_sources.Source, keyframes: List[ava_annotations.Keyframe], raw: bytes):
+  def record(self, source: ava_sources.Source,
+             keyframes: List[ava_annotations.Keyframe], raw: bytes):
     example = tf.train.SequenceExample.FromString(raw)
     frames = [f.bytes_list.value[0] if f.bytes_list.value else b'' for f in
               example.feature_lists.feature_list[features.IMAGE_KEY].feature]
@@ -223,7 +228,8 @@ class _Converter:
 
     self.indexed(source, keyframes, len(frames), fps, load)
 
-  def video(self, source: ava_sources.Source, keyframes: List[ava_annotations.Keyframe]):
+  def video(self, source: ava_sources.Source,
+            keyframes: List[ava_annotations.Keyframe]):
     """Keyframes of a video file: one decoding pass per run of keyframes."""
     items = []
     for keyframe in sorted(keyframes, key=lambda kf: kf.timestamp):
@@ -231,8 +237,9 @@ class _Converter:
       if k < 0:
         self._outside(source, keyframe, k, self.fps, 'starts at frame 0')
         continue
-      items.append((k, keyframe, ava_sources.clip_frame_indices(k, self.num_frames,
-                                                    self.stride)))
+      items.append((k, keyframe,
+                    ava_sources.clip_frame_indices(k, self.num_frames,
+                                                   self.stride)))
     runs, run = [], []
     for item in items:
       if run and (item[2][0] - run[-1][2][-1]) / self.fps > self.seek_gap_s:
@@ -440,11 +447,13 @@ def convert_ava(annotations: str,
   if actions is None:
     logging.warning('No label map: every action id of %s is kept.',
                     annotations)
-  gt = ava_annotations.read_annotations(annotations, actions, box_tolerance, tally)
+  gt = ava_annotations.read_annotations(annotations, actions, box_tolerance,
+                                        tally)
   rows_read = tally.rows_read
-  excluded = (ava_annotations.read_excluded_timestamps(excluded_timestamps, tally)
-              if excluded_timestamps else set())
-  det = ava_annotations.read_detections(detections, box_tolerance, tally) if detections else {}
+  excluded = (ava_annotations.read_excluded_timestamps(
+      excluded_timestamps, tally) if excluded_timestamps else set())
+  det = ava_annotations.read_detections(detections, box_tolerance,
+                                        tally) if detections else {}
 
   keyframes: Dict[Tuple[str, int], ava_annotations.Keyframe] = {}
   for key, keyframe in gt.items():
@@ -498,7 +507,9 @@ def convert_ava(annotations: str,
     converter = _Converter(writer, tally, report, len(keyframes), num_frames,
                            frame_stride, fps, short_side, jpeg_quality,
                            seek_gap_s, log_every)
-    by_source: Dict[ava_sources.Source, List[ava_annotations.Keyframe]] = collections.defaultdict(list)
+    by_source: Dict[ava_sources.Source,
+                    List[ava_annotations.Keyframe]] = collections.defaultdict(
+                        list)
     for key in sorted(keyframes):
       keyframe = keyframes[key]
       source, reason, detail = index.find(keyframe.video_id,

@@ -18,13 +18,18 @@ from official_projects_const_cl.dataloaders.conversion import ava_annotations
 from official_projects_const_cl.dataloaders.conversion import tfrecord_writer
 
 
-def make_keyframe_example(media_id: str, timestamp: int,
-                          frames_jpeg: Sequence[bytes], keyframe_index: int,
-                          stride: int, source_fps: Optional[float],
-                          height: int, width: int,
-                          boxes: Sequence[ava_annotations.PersonBox] = (),
-                          detections: Sequence[Tuple[ava_annotations.Box, float]] = ()
-                          ) -> tf.train.SequenceExample:
+def make_keyframe_example(
+    media_id: str,
+    timestamp: int,
+    frames_jpeg: Sequence[bytes],
+    keyframe_index: int,
+    stride: int,
+    source_fps: Optional[float],
+    height: int,
+    width: int,
+    boxes: Sequence[ava_annotations.PersonBox] = (),
+    detections: Sequence[Tuple[ava_annotations.Box, float]] = ()
+) -> tf.train.SequenceExample:
   """The SequenceExample of one keyframe (layout: docs/datasets.md, AVA)."""
   example = tfrecord_writer.make_sequence_example(
       frames_jpeg, media_id=media_id,

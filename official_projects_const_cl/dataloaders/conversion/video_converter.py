@@ -153,8 +153,9 @@ def convert(input_dir: str,
   collected = label_source.collect(input_dir)
   if not collected.items and not collected.missing:
     raise ValueError(
-        f'No videos ({", ".join(video_sources.VIDEO_EXTENSIONS)}) or frame folders '
-        f'({", ".join(video_sources.IMAGE_EXTENSIONS)} images) found under {input_dir}'
+        f'No videos ({", ".join(video_sources.VIDEO_EXTENSIONS)}) or frame '
+        f'folders ({", ".join(video_sources.IMAGE_EXTENSIONS)} images) found '
+        f'under {input_dir}'
         + (f' that are listed in {labels_csv}' if labels_csv else '') + '.')
   failures_csv = f'{output_prefix}_failures.csv'
   missing = list(collected.missing)

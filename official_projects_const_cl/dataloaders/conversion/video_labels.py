@@ -189,9 +189,12 @@ class CsvLabels(LabelSource):
           missing.append((name, f'{reason} (listed in {self.csv_path}:'
                                 f'{line})'))
           continue
-        item = rows.setdefault(path, VideoItem(
-            path=path, key=video_sources.media_key(path, input_dir), start_s=start_s,
-            end_s=end_s))
+        item = rows.setdefault(
+            path,
+            VideoItem(path=path,
+                      key=video_sources.media_key(path, input_dir),
+                      start_s=start_s,
+                      end_s=end_s))
         if label not in item.labels:
           item.labels = item.labels + (label,)
     items = [rows[p] for p in index.paths if p in rows]

@@ -12,8 +12,6 @@ import tensorflow as tf
 import tf_keras
 
 
-
-
 def cross_correlation(exemplar_features: tf.Tensor,
                       search_features: tf.Tensor) -> tf.Tensor:
   """Per-pair dense cross-correlation (no kernel flip, valid positions).
