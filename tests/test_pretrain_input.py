@@ -318,6 +318,22 @@ def test_corrupt_frames_are_replaced_and_counted(tmp_path):
   np.testing.assert_array_equal(batch['num_corrupt_frames'].numpy(), [2, 2])
 
 
+def test_overlapping_clips_share_decoded_frames():
+  """Clips sampling the same frames (decoded once) show them all, in order."""
+  frames = [_coded_frame(k) for k in range(8)]
+  frames[3] = b'this is not a jpeg'
+  indices = tf.constant([[0, 2, 4, 6], [3, 4, 5, 6], [6, 6, 3, 1]])
+  clips = frames_lib.decode_clips(tf.constant(frames), indices, (H, W))
+  # Frame 3 is unreadable: slot (1, 0) takes 4 (its only neighbour), slot
+  # (2, 2) the earlier of its neighbours 6 and 1 (tie -> earlier slot).
+  want = [[0, 2, 4, 6], [4, 4, 5, 6], [6, 6, 6, 1]]
+  np.testing.assert_array_equal(clips.indices, want)
+  levels = clips.images.numpy().reshape(3, 4, -1).mean(-1)
+  np.testing.assert_allclose(levels, np.vectorize(_level)(want), atol=2.5)
+  # Counted per sampled slot, not per distinct frame.
+  assert int(clips.num_corrupt) == 2 and clips.problem.numpy() == b''
+
+
 def test_readable_jpeg_checks():
   good = _coded_frame(0)
   frames = tf.constant([good, good[:-40], b'garbage', b'', good + b'\0' * 8])
