@@ -212,11 +212,19 @@ class RecordInputConfig(hyperparams.Config):
   """
   max_bad_videos: int = 100
   max_bad_video_fraction: float = 0.01
+  # tf.data threading (`tf.data.ThreadingOptions`); 0 keeps TensorFlow's
+  # default. `input_threads`: size of a private thread pool for this
+  # pipeline (default: the process-wide pool, one thread per core).
+  # `input_intra_op_threads`: threads one input op may use.
+  input_threads: int = 0
+  input_intra_op_threads: int = 0
 
   def value_errors(self) -> checks.Problems:
     problems = checks.field_errors(
         self, max_bad_videos=checks.NON_NEGATIVE,
-        max_bad_video_fraction=checks.PROBABILITY)
+        max_bad_video_fraction=checks.PROBABILITY,
+        input_threads=checks.NON_NEGATIVE,
+        input_intra_op_threads=checks.NON_NEGATIVE)
     for name in ('global_batch_size', 'temporal_stride', 'num_classes',
                  'shuffle_buffer_size', 'cycle_length'):
       if hasattr(self, name):

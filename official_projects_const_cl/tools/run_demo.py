@@ -47,17 +47,20 @@ FLAGS = flags.FLAGS
 
 def run_mode(experiment: str, model_dir: str, mode: str,
              params_override: str = '',
-             allow_config_change: bool = False) -> Dict[str, Any]:
+             allow_config_change: bool = False,
+             count_flops: Optional[bool] = None) -> Dict[str, Any]:
   """Runs one Model Garden mode and returns its final eval logs.
 
   The config is checked and the model_dir prepared as by `train.py`
-  (`experiment_runner.run`).
+  (`experiment_runner.run`). Downstream runs pass `count_flops=False`: the
+  count (a few seconds) was logged by the pretraining run.
   """
   params = experiment_runner.experiment_config(experiment, params_override,
                                                mode)
   demo_data.prepare_for(params)
   eval_logs = experiment_runner.run(params, mode, model_dir,
-                                    allow_config_change=allow_config_change)
+                                    allow_config_change=allow_config_change,
+                                    count_flops=count_flops)
   return {k: float(v) for k, v in (eval_logs or {}).items()
           if tf.rank(v) == 0}
 
@@ -98,7 +101,8 @@ def run_downstream(pretrain_experiment: str, pretrain_dir: str,
                        if init == 'pretrained' else '')
       results[experiment][init] = run_mode(
           experiment, os.path.join(model_dir, f'{experiment}_{init}'),
-          'train_and_eval', _join(params_override, layout, init_override))
+          'train_and_eval', _join(params_override, layout, init_override),
+          count_flops=False)
   params = experiment_runner.experiment_config(
       RECOGNITION_EXPERIMENTS[0], _join(params_override, layout), 'eval')
   results['retrieval'] = {
@@ -137,8 +141,8 @@ def run_from_three_inits(experiment: str, const_cl_dir: str, cvrl_dir: str,
   }
   return {init: run_mode(
       experiment, os.path.join(model_dir, f'{experiment}_{init}'),
-      'train_and_eval', _join(params_override, overrides[init]))
-          for init in THREE_INITS}
+      'train_and_eval', _join(params_override, overrides[init]),
+      count_flops=False) for init in THREE_INITS}
 
 
 def run_localization(const_cl_dir: str, cvrl_dir: str, model_dir: str,
