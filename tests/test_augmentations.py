@@ -180,24 +180,6 @@ def test_color_jitter_grayscale_blur_values(in_tf_data):
       atol=1e-6)
 
 
-@pytest.mark.parametrize('factors', [(1.3, 0.7, 1.5, 0.12),
-                                     (0.5, 1.6, 0.3, -0.19),
-                                     (1.0, 1.0, 1.0, 0.0)])
-def test_jitter_colors_equals_tf_image_chain(factors):
-  """One HSV round trip gives tf.image's four separate adjustments."""
-  brightness, contrast, saturation, hue = factors
-  clip = _random_frame(24, 20)[None].astype(np.float32) / 255
-  clip = np.concatenate([clip, np.flip(clip, axis=1)])
-  want = np.clip(clip * brightness, 0, 1)
-  want = np.clip(tf.image.adjust_contrast(want, contrast), 0, 1)
-  want = np.clip(tf.image.adjust_saturation(want, saturation), 0, 1)
-  want = np.clip(tf.image.adjust_hue(want, hue), 0, 1)
-  got = aug.jitter_colors(tf.constant(clip), brightness, contrast,
-                          saturation, hue)
-  np.testing.assert_allclose(got, want, atol=2e-5)
-  assert np.abs(want - clip).max() > 0.05 or factors == (1.0, 1.0, 1.0, 0.0)
-
-
 def test_blur_kernel_radius():
   assert aug.blur_kernel_radius(224) == 11  # 23 taps, ~10% of 224.
   assert aug.blur_kernel_radius(64) == 3

@@ -68,7 +68,7 @@ def test_allow_config_change_and_harmless_changes_resume(trained_dir,
   runner.prepare_model_dir(
       _params('trainer.train_steps=3000,task.train_data.input_path=/x/*'),
       'train', trained_dir)
-  assert any('trainer.train_steps: 1500 -> 3000' in m for m in logged)
+  assert any('trainer.train_steps: 1000 -> 3000' in m for m in logged)
   runner.prepare_model_dir(_params('task.model.context_length=1'), 'train',
                            trained_dir, allow_config_change=True)
   saved = hyperparams.read_yaml_to_params_dict(

@@ -212,19 +212,11 @@ class RecordInputConfig(hyperparams.Config):
   """
   max_bad_videos: int = 100
   max_bad_video_fraction: float = 0.01
-  # tf.data threading (`tf.data.ThreadingOptions`); 0 keeps TensorFlow's
-  # default. `input_threads`: size of a private thread pool for this
-  # pipeline (default: the process-wide pool, one thread per core).
-  # `input_intra_op_threads`: threads one input op may use.
-  input_threads: int = 0
-  input_intra_op_threads: int = 0
 
   def value_errors(self) -> checks.Problems:
     problems = checks.field_errors(
         self, max_bad_videos=checks.NON_NEGATIVE,
-        max_bad_video_fraction=checks.PROBABILITY,
-        input_threads=checks.NON_NEGATIVE,
-        input_intra_op_threads=checks.NON_NEGATIVE)
+        max_bad_video_fraction=checks.PROBABILITY)
     for name in ('global_batch_size', 'temporal_stride', 'num_classes',
                  'shuffle_buffer_size', 'cycle_length'):
       if hasattr(self, name):
@@ -481,7 +473,7 @@ def _demo(method: str) -> cfg.ExperimentConfig:
       train_path=os.path.join(demo_dir, 'train-*.tfrecord'),
       val_path=os.path.join(demo_dir, 'val-*.tfrecord'),
       num_train=DEMO_NUM_TRAIN, num_val=DEMO_NUM_VAL, batch_size=batch,
-      train_steps=1500, warmup_steps=75, base_lr=1.0,
+      train_steps=1000, warmup_steps=50, base_lr=1.0,
       feature_shape=(8, 56, 56, 3), temporal_stride=2,
       num_classes=DEMO_NUM_CLASSES)
   task = exp.task

@@ -187,43 +187,11 @@ def random_flip(frames: tf.Tensor,
   return frames, flipped
 
 
-def jitter_colors(frames: tf.Tensor, brightness: tf.Tensor,
-                  contrast: tf.Tensor, saturation: tf.Tensor,
-                  hue: tf.Tensor) -> tf.Tensor:
-  """Brightness, contrast, saturation and hue changes by given factors.
-
-  Equal, up to float rounding, to `tf.image`'s `adjust_brightness`-style
-  scaling, `adjust_contrast`, `adjust_saturation` and `adjust_hue` in that
-  order with clipping to [0, 1] after each; saturation and hue share one
-  RGB -> HSV -> RGB round trip instead of one each (the round trip was the
-  costliest part of the demo input pipeline, docs/performance.md).
-
-  Args:
-    frames: float32 [T, H, W, 3] in [0, 1].
-    brightness: multiplier of the pixel values.
-    contrast: multiplier of each frame's deviation from its channel means.
-    saturation: multiplier of the HSV saturation (clipped to [0, 1]).
-    hue: shift of the HSV hue, in turns (wraps around).
-
-  Returns:
-    float32 [T, H, W, 3] in [0, 1].
-  """
-  frames = tf.clip_by_value(frames * brightness, 0.0, 1.0)
-  frames = tf.clip_by_value(tf.image.adjust_contrast(frames, contrast),
-                            0.0, 1.0)
-  h, s, v = tf.unstack(tf.image.rgb_to_hsv(frames), axis=-1)
-  h = tf.math.floormod(h + hue, 1.0)
-  s = tf.clip_by_value(s * saturation, 0.0, 1.0)
-  frames = tf.image.hsv_to_rgb(tf.stack([h, s, v], axis=-1))
-  return tf.clip_by_value(frames, 0.0, 1.0)
-
-
 def color_jitter(frames: tf.Tensor, strength: float = 1.0) -> tf.Tensor:
   """Brightness, contrast, saturation, hue with one draw for the whole clip.
 
   Brightness multiplies by `U(1 - 0.8s, 1 + 0.8s)`; contrast and saturation
-  use factors from the same range; hue shifts by `U(-0.2s, 0.2s)`
-  (`jitter_colors`).
+  use factors from the same range; hue shifts by `U(-0.2s, 0.2s)`.
 
   Args:
     frames: float32 [T, H, W, 3] in [0, 1].
@@ -235,10 +203,14 @@ def color_jitter(frames: tf.Tensor, strength: float = 1.0) -> tf.Tensor:
   def factor(max_delta):
     return tf.random.uniform([], max(0.0, 1.0 - max_delta), 1.0 + max_delta)
 
+  frames = tf.clip_by_value(frames * factor(0.8 * strength), 0.0, 1.0)
+  frames = tf.clip_by_value(
+      tf.image.adjust_contrast(frames, factor(0.8 * strength)), 0.0, 1.0)
+  frames = tf.clip_by_value(
+      tf.image.adjust_saturation(frames, factor(0.8 * strength)), 0.0, 1.0)
   hue = min(0.2 * strength, 0.5)
-  return jitter_colors(frames, factor(0.8 * strength),
-                       factor(0.8 * strength), factor(0.8 * strength),
-                       tf.random.uniform([], -hue, hue))
+  frames = tf.image.adjust_hue(frames, tf.random.uniform([], -hue, hue))
+  return tf.clip_by_value(frames, 0.0, 1.0)
 
 
 def to_grayscale(frames: tf.Tensor) -> tf.Tensor:

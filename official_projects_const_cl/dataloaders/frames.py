@@ -170,17 +170,12 @@ def decode_clips(frames: tf.Tensor, indices: tf.Tensor,
   frames = tf.cond(num_stored > 0, lambda: frames,
                    lambda: tf.constant([b''], tf.string))
   flat = tf.reshape(indices, [-1])
-  # A frame sampled by several slots (overlapping clips) is decoded once.
-  unique, slot_to_unique = tf.unique(flat)
-  positions, decoded = decode_frames(tf.gather(frames, unique))
-  unique_readable = tf.scatter_nd(positions[:, None],
-                                  tf.ones_like(positions),
-                                  tf.shape(unique)) > 0
+  positions, decoded = decode_frames(tf.gather(frames, flat))
+  readable = tf.scatter_nd(positions[:, None], tf.ones_like(positions),
+                           tf.shape(flat)) > 0
   # Row of every sampled frame slot in `decoded` (-1: not decoded).
-  row = tf.gather(tf.cumsum(tf.cast(unique_readable, tf.int32)) - 1,
-                  slot_to_unique)
-  readable = tf.reshape(tf.gather(unique_readable, slot_to_unique),
-                        [num_clips, num_frames])
+  row = tf.cumsum(tf.cast(readable, tf.int32)) - 1
+  readable = tf.reshape(readable, [num_clips, num_frames])
   shown = (nearest_readable(readable) +
            tf.range(num_clips)[:, None] * num_frames)  # [C, T] flat slots
   clip_ok = tf.reduce_any(readable, axis=1)

@@ -289,9 +289,15 @@ class Parser(parser_lib.Parser):
     return region_generators.segment_boxes_tf(
         images, self._region_source, self._num_boxes, **self._segment_args)
 
-  def _view(self, decoded: Dict[str, tf.Tensor], images: tf.Tensor,
-            indices: tf.Tensor, training_view: bool) -> Dict[str, tf.Tensor]:
-    """One decoded clip, augmented, with boxes in its coordinates."""
+  def _view(self, decoded: Dict[str, tf.Tensor], training_view: bool
+           ) -> Dict[str, tf.Tensor]:
+    """One clip: sampled, decoded, augmented, with boxes in its coordinates."""
+    num_video_frames = tf.maximum(tf.shape(decoded['image'])[0], 1)
+    indices = sample_indices(num_video_frames, self._num_frames, self._stride,
+                             random=training_view)
+    clips = frames_lib.decode_clips(decoded['image'], indices[None],
+                                    self._output_size, self._image_key)
+    images, indices = clips.images[0], clips.indices[0]
     if training_view:
       view, window, flipped = augmentations.augment_clip(
           images, self._output_size, self._augmentation)
@@ -312,31 +318,21 @@ class Parser(parser_lib.Parser):
     boxes.set_shape([t, n, 4])
     mask.set_shape([t, n])
     return {'image': view, 'boxes': boxes, 'boxes_mask': mask,
-            'frame_index': indices}
+            'frame_index': indices, 'num_corrupt_frames': clips.num_corrupt,
+            'problem': clips.problem}
 
   def _parse(self, decoded: Dict[str, tf.Tensor],
              training: bool) -> Dict[str, tf.Tensor]:
-    """Two clips of one video, sampled, decoded together, augmented.
-
-    View 0 is a random clip with the training augmentation (`training`) or
-    the centered clip with a center crop; view 1 is always a training view.
-    Both clips are decoded in one call, so a frame they share is decoded
-    once.
-    """
     decoded = dict(decoded)
     decoded.setdefault('source', tf.constant(UNKNOWN_SOURCE))
-    num_video_frames = tf.maximum(tf.shape(decoded['image'])[0], 1)
-    indices = tf.stack([
-        sample_indices(num_video_frames, self._num_frames, self._stride,
-                       random=random) for random in (training, True)])
-    clips = frames_lib.decode_clips(decoded['image'], indices,
-                                    self._output_size, self._image_key)
-    views = [self._view(decoded, clips.images[v], clips.indices[v],
-                        training_view=v == 1 or training) for v in (0, 1)]
+    views = [self._view(decoded, training_view=training),
+             self._view(decoded, training_view=True)]
     out = {key: tf.stack([views[0][key], views[1][key]])
            for key in ('image', 'boxes', 'boxes_mask', 'frame_index')}
-    out['num_corrupt_frames'] = clips.num_corrupt
-    out['problem'] = clips.problem
+    out['num_corrupt_frames'] = (views[0]['num_corrupt_frames'] +
+                                 views[1]['num_corrupt_frames'])
+    out['problem'] = tf.where(tf.strings.length(views[0]['problem']) > 0,
+                              views[0]['problem'], views[1]['problem'])
     out['source'] = decoded['source']
     label = tf.cast(decoded['label'], tf.int32)
     out['label'] = tf.cond(tf.size(label) > 0, lambda: label[0],

@@ -362,25 +362,12 @@ def budget_and_batch(params: Any, what: str,
                               params.max_bad_video_fraction, what,
                               finite=not params.is_training)
     if transform_and_batch_fn is not None:
-      return with_threading(transform_and_batch_fn(dataset, input_context),
-                            params)
+      return transform_and_batch_fn(dataset, input_context)
     batch_size = (input_context.get_per_replica_batch_size(
         params.global_batch_size) if input_context else
                   params.global_batch_size)
-    return with_threading(
-        dataset.batch(batch_size, drop_remainder=params.drop_remainder),
-        params)
+    return dataset.batch(batch_size, drop_remainder=params.drop_remainder)
   return fn
-
-
-def with_threading(dataset: tf.data.Dataset, params: Any) -> tf.data.Dataset:
-  """`dataset` with the data config's tf.data threading options (0: unset)."""
-  options = tf.data.Options()
-  if getattr(params, 'input_threads', 0):
-    options.threading.private_threadpool_size = params.input_threads
-  if getattr(params, 'input_intra_op_threads', 0):
-    options.threading.max_intra_op_parallelism = params.input_intra_op_threads
-  return dataset.with_options(options)
 
 
 def data_config_key(params: Any) -> str:

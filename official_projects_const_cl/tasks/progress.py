@@ -5,7 +5,7 @@ run also wants to know how far it is and when it ends. `TrainProgress` is an
 Orbit train action (called after every `steps_per_loop` steps) and, through
 `eval_action`, an eval action; it prints
 
-  [pretrain] step 600/1500 (40%) | 4.9 steps/s | elapsed 2m05s | ETA 3m20s
+  [pretrain] step 400/1000 (40%) | 4.9 steps/s | elapsed 1m25s | ETA 2m03s
 
 The rate is measured over the last train loop (the first one, which traces
 the step, gives none), smoothed, and leaves out the time spent evaluating;
