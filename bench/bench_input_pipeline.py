@@ -52,7 +52,7 @@ def write_records(out_dir: str, videos: int, frames: int, height: int,
   from skimage import data as skdata  # pylint: disable=g-import-not-at-top
   from skimage import transform  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from official_projects_const_cl.tools import tfrecord_writer  # pylint: disable=g-import-not-at-top
+  from official_projects_const_cl.dataloaders.conversion import tfrecord_writer  # pylint: disable=g-import-not-at-top
   photos = [skdata.astronaut(), skdata.coffee(), skdata.chelsea(),
             skdata.rocket()]
   path = os.path.join(out_dir, 'bench-00000-of-00001.tfrecord')
