@@ -114,6 +114,12 @@ class DownstreamModel(hyperparams.Config):
           activation='relu', use_sync_bn=True, norm_momentum=0.997,
           norm_epsilon=1e-5))
   res5_branch: str = 'res5_g'
+  # The frozen-feature protocol: the backbone is not trained at all (its
+  # batch-norm statistics included; it always runs in inference mode), only
+  # the task's head is. Recognition: the linear probe; localization: the
+  # action head on frozen features; tracking: only the SiamFC head's scalar
+  # adjust and bias on the frozen embedding.
+  freeze_backbone: bool = False
 
   def value_errors(self) -> checks.Problems:
     return checks.field_errors(self, res5_branch=checks.one_of('res5_g',

@@ -103,8 +103,6 @@ class VideoClassifierModel(const_cl_cfg.DownstreamModel):
   `res5_branch` branch, as a single `res5` (paper §3.4).
   """
   model_type: str = 'const_cl_classifier'
-  # Linear evaluation: no backbone update at all (BN statistics included).
-  freeze_backbone: bool = False
   # L2-normalize the pooled features before the linear layer.
   normalize_features: bool = False
   dropout_rate: float = 0.0

@@ -43,6 +43,7 @@ class ActionLocalizer(tf_keras.Model):
                endpoint: str = 'res5',
                roi_crop_size: int = 7,
                roi_sampling_ratio: int = 2,
+               freeze_backbone: bool = False,
                **kwargs):
     super().__init__(**kwargs)
     if endpoint not in backbone.output_specs:
@@ -54,6 +55,9 @@ class ActionLocalizer(tf_keras.Model):
     self._endpoint = endpoint
     self._roi_crop_size = roi_crop_size
     self._roi_sampling_ratio = roi_sampling_ratio
+    self._freeze_backbone = freeze_backbone
+    if freeze_backbone:
+      self._backbone.trainable = False
 
   @property
   def backbone(self) -> tf_keras.Model:
@@ -84,7 +88,9 @@ class ActionLocalizer(tf_keras.Model):
     if num_frames is None:
       raise ValueError('the number of input frames must '
                        'be static to find the keyframe slice.')
-    feature_map = self._backbone(images, training=training)[self._endpoint]
+    feature_map = self._backbone(
+        images, training=False if self._freeze_backbone else training
+    )[self._endpoint]
     num_slices = feature_map.shape[1]
     key = keyframe_slice(num_frames, num_slices)
     boxes = tf.cast(inputs['boxes'], tf.float32)
@@ -106,7 +112,8 @@ class ActionLocalizer(tf_keras.Model):
 
   def get_config(self) -> Dict[str, Any]:
     return {'endpoint': self._endpoint, 'roi_crop_size': self._roi_crop_size,
-            'roi_sampling_ratio': self._roi_sampling_ratio}
+            'roi_sampling_ratio': self._roi_sampling_ratio,
+            'freeze_backbone': self._freeze_backbone}
 
 
 def build_action_localizer(
@@ -148,4 +155,5 @@ def build_action_localizer(
       backbone=backbone, head=head, endpoint=endpoint,
       roi_crop_size=head_cfg.roi_crop_size,
       roi_sampling_ratio=head_cfg.roi_sampling_ratio,
+      freeze_backbone=model_config.freeze_backbone,
       name='action_localizer')

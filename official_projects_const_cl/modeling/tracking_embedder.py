@@ -22,7 +22,7 @@ class TrackingEmbedder(tf_keras.Model):
   """[B, 2n + 1, H, W, 3] frame stacks -> [B, H / 8, W / 8, C] embeddings."""
 
   def __init__(self, backbone: tf_keras.Model, endpoint: str = 'res5',
-               **kwargs):
+               freeze_backbone: bool = False, **kwargs):
     super().__init__(**kwargs)
     if endpoint not in backbone.output_specs:
       raise ValueError(
@@ -30,6 +30,10 @@ class TrackingEmbedder(tf_keras.Model):
           f'the backbone ({sorted(backbone.output_specs)}).')
     self._backbone = backbone
     self._endpoint = endpoint
+    # Frozen: not trainable and always in inference mode (BN statistics).
+    self._freeze_backbone = freeze_backbone
+    if freeze_backbone:
+      self._backbone.trainable = False
 
   @property
   def backbone(self) -> tf_keras.Model:
@@ -42,7 +46,9 @@ class TrackingEmbedder(tf_keras.Model):
   def call(self, frames: tf.Tensor,
            training: Optional[bool] = None) -> tf.Tensor:
     """The center time slice of the endpoint, float32."""
-    features = self._backbone(frames, training=training)[self._endpoint]
+    features = self._backbone(
+        frames, training=False if self._freeze_backbone else training
+    )[self._endpoint]
     num_slices = features.shape[1]
     if num_slices is None:
       raise ValueError('the number of input frames must '
@@ -68,4 +74,7 @@ def build_tracking_embedder(
       input_specs=input_specs, backbone_config=config,
       norm_activation_config=model_config.norm_activation,
       l2_regularizer=l2_regularizer)
-  return TrackingEmbedder(backbone, name='tracking_embedder')
+  # A pretraining model config (no `freeze_backbone`) gives a trainable one.
+  return TrackingEmbedder(
+      backbone, freeze_backbone=getattr(model_config, 'freeze_backbone', False),
+      name='tracking_embedder')
