@@ -98,14 +98,15 @@ def _bad_videos():
           _example([], labels=(1,))]             # Too short: no frame.
 
 
+@pytest.mark.parametrize('cache', [False, True])
 def test_bad_videos_in_a_glob_are_skipped_counted_and_named_once(tmp_path,
-                                                                 capfd):
+                                                                 capfd, cache):
   # One bad video before a good one of its file, one at the very end.
   _write(tmp_path / 'a.tfrecord', [_bad_videos()[0], _video(8, label=0)])
   _write(tmp_path / 'b.tfrecord', [_video(8, label=1), _bad_videos()[1]])
   pattern = str(tmp_path / '*.tfrecord')
   params = _config(pattern, is_training=False, drop_remainder=False,
-                   global_batch_size=8)
+                   global_batch_size=8, cache=cache)
   batches = _all_batches(pi.build_pretrain_dataset(params))
   assert sorted(np.concatenate([b['label'] for b in batches])) == [0, 1]
   # A validation pass counts every bad video, the last one included.
@@ -120,7 +121,8 @@ def test_bad_videos_in_a_glob_are_skipped_counted_and_named_once(tmp_path,
                    r"empty\) \(2 of the \d videos read are bad", log), log
   # Training repeats the data: every bad video is named once, counted on
   # every read.
-  train = _config(pattern, global_batch_size=2, max_bad_video_fraction=1.0)
+  train = _config(pattern, global_batch_size=2, max_bad_video_fraction=1.0,
+                  cache=cache)
   batches = _all_batches(pi.build_pretrain_dataset(train), limit=12)
   assert sum(int(b['skipped_videos'].sum()) for b in batches) >= 20
   log = capfd.readouterr().err

@@ -110,6 +110,19 @@ def test_downstream_rules():
                        '[1, 3], got 2']
   assert _problems('const_cl_finetune_demo', 'task.model.dropout_rate=1.0') == [
       'task.model.dropout_rate: must be in [0.0, 1.0), got 1.0']
+  # A downstream training cache would hold augmented clips (repeated every
+  # epoch); pretraining caches decoded frames and is allowed.
+  for name in ('const_cl_finetune_demo', 'const_cl_action_localization_demo'):
+    assert _problems(name, 'task.train_data.cache=true') == [
+        'task.train_data.cache: must be false for a training input other '
+        'than pretraining: the cache would hold augmented clips and repeat '
+        'them every epoch']
+  for name, override in (('const_cl_pretrain_demo', 'task.train_data.cache='
+                           'true'),
+                          ('const_cl_finetune_demo', 'task.validation_data.'
+                           'cache=true')):
+    validation.validate_experiment(hyperparams.override_params_dict(
+        exp_factory.get_exp_config(name), override, is_strict=True), 'train')
   assert _problems('const_cl_action_localization_demo',
                    'task.validation_data.eval_boxes=predicted') == [
                        "task.validation_data.eval_boxes: must be one of "

@@ -298,7 +298,8 @@ def test_slic_boxes_in_pipeline():
 # ------------------------------------------------------------- bad inputs ---
 
 
-def test_corrupt_frames_are_replaced_and_counted(tmp_path):
+@pytest.mark.parametrize('cache', [False, True])
+def test_corrupt_frames_are_replaced_and_counted(tmp_path, cache):
   # 8 frames, clips of 4 at stride 2 start at 0 or 1, so every clip holds
   # exactly one of the broken frames 2 (truncated) and 3 (garbage).
   frames = [_coded_frame(k) for k in range(8)]
@@ -314,7 +315,7 @@ def test_corrupt_frames_are_replaced_and_counted(tmp_path):
   assert out['num_corrupt_frames'] == 2
   # Through the full pipeline nothing fails and every example counts 2.
   path = _write(tmp_path / 'corrupt.tfrecord', [record] * 2)
-  batch = next(iter(pi.build_pretrain_dataset(_config(path))))
+  batch = next(iter(pi.build_pretrain_dataset(_config(path, cache=cache))))
   np.testing.assert_array_equal(batch['num_corrupt_frames'].numpy(), [2, 2])
 
 
@@ -332,6 +333,53 @@ def test_overlapping_clips_share_decoded_frames():
   np.testing.assert_allclose(levels, np.vectorize(_level)(want), atol=2.5)
   # Counted per sampled slot, not per distinct frame.
   assert int(clips.num_corrupt) == 2 and clips.problem.numpy() == b''
+  # A video decoded once (the cached pipeline) gives the same clips.
+  frames[5] = frames[5][:len(frames[5]) // 2]  # Truncated as well.
+  video = frames_lib.decode_video(tf.constant(frames))
+  np.testing.assert_array_equal(video.row_of_frame,
+                                [0, 1, 2, -1, 3, -1, 4, 5])
+  for idx in (indices, tf.constant([[5, 5, 5, 5], [3, 5, 3, 5]])):
+    want = frames_lib.decode_clips(tf.constant(frames), idx, (H, W))
+    got = frames_lib.clips_from_video(video, idx, (H, W))
+    for a, b in zip(want, got):
+      np.testing.assert_array_equal(a.numpy(), b.numpy())
+  assert b'none of the sampled frames (5,5,5,5)' in got.problem.numpy()
+  empty = frames_lib.clips_from_video(
+      frames_lib.decode_video(tf.zeros([0], tf.string)),
+      tf.zeros([1, 4], tf.int32), (H, W))
+  assert b'no frames under' in empty.problem.numpy()
+  assert empty.images.shape == (1, 4, H, W, 3)
+
+
+def _all(dataset, limit):
+  return [{k: v.numpy() for k, v in b.items()}
+          for b in dataset.take(limit)]
+
+
+def test_cached_pipeline_matches_and_augments_afresh(tmp_path):
+  """cache=True: same eval views as without it, fresh training draws."""
+  videos = [_coded_video(10 + k, label=k) for k in range(4)]
+  path = _write(tmp_path / 'v.tfrecord', videos)
+  val = dict(is_training=False, drop_remainder=False, global_batch_size=4)
+  plain = _all(pi.build_pretrain_dataset(_config(path, **val)), 2)
+  cached = _all(pi.build_pretrain_dataset(_config(path, cache=True, **val)),
+                2)
+  assert len(plain) == len(cached) == 1
+  order = np.argsort(plain[0]['label']), np.argsort(cached[0]['label'])
+  for key in ('image', 'frame_index', 'boxes_mask'):
+    np.testing.assert_array_equal(plain[0][key][order[0], 0],
+                                  cached[0][key][order[1], 0])
+  # Training: 4 videos, 8 epochs; every video is sampled afresh each time
+  # (the cache holds decoded frames, not clips).
+  train = pi.build_pretrain_dataset(
+      _config(path, cache=True, global_batch_size=4, shuffle_buffer_size=1))
+  starts = {k: set() for k in range(4)}
+  for batch in _all(train, 8):
+    for label, index in zip(batch['label'], batch['frame_index']):
+      starts[int(label)].update(index[:, 0].tolist())
+      # Frames at the stride, looped within the video's own length.
+      assert np.all(np.diff(index, axis=1) % (10 + label) == 2)
+  assert all(len(s) > 1 for s in starts.values()), starts
 
 
 def test_readable_jpeg_checks():
@@ -341,14 +389,16 @@ def test_readable_jpeg_checks():
                                 [True, False, False, False, True])
 
 
-def test_all_sampled_frames_corrupt_names_file(tmp_path):
+@pytest.mark.parametrize('cache', [False, True])
+def test_all_sampled_frames_corrupt_names_file(tmp_path, cache):
   # With no bad-video budget the first bad video stops the pipeline.
   path = _write(tmp_path / 'allbad.tfrecord', [_example([b'junk'] * 6)])
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r'allbad\.tfrecord record 0: none of the sampled '
                      r'frames \([0-9,]+\) is a readable JPEG'):
     next(iter(pi.build_pretrain_dataset(
-        _config(path, max_bad_videos=0, max_bad_video_fraction=0.0))))
+        _config(path, max_bad_videos=0, max_bad_video_fraction=0.0,
+                cache=cache))))
 
 
 @pytest.mark.parametrize('record', [

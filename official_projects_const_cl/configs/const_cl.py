@@ -223,6 +223,15 @@ class RecordInputConfig(hyperparams.Config):
     problems = checks.field_errors(
         self, max_bad_videos=checks.NON_NEGATIVE,
         max_bad_video_fraction=checks.PROBABILITY)
+    # Model Garden's reader caches the parser's output, which here is the
+    # augmented clips: a cached training input would repeat one
+    # augmentation forever. Only the pretraining input caches before it
+    # samples and augments (`DataConfig.cache`).
+    if (getattr(self, 'cache', False) and getattr(self, 'is_training', False)
+        and not isinstance(self, DataConfig)):
+      problems.append(('cache', 'must be false for a training input other '
+                       'than pretraining: the cache would hold augmented '
+                       'clips and repeat them every epoch'))
     for name in ('global_batch_size', 'temporal_stride', 'num_classes',
                  'shuffle_buffer_size', 'cycle_length'):
       if hasattr(self, name):
@@ -234,7 +243,13 @@ class RecordInputConfig(hyperparams.Config):
 
 @dataclasses.dataclass
 class DataConfig(video_classification.DataConfig, RecordInputConfig):
-  """Two-view clips with region boxes (paper §3.3, supplementary §2)."""
+  """Two-view clips with region boxes (paper §3.3, supplementary §2).
+
+  `cache=True` keeps every video decoded in memory after its first read
+  (uint8 frames: about T x H x W x 3 bytes per video) and samples and
+  augments the cached frames afresh in every epoch; it removes the JPEG
+  decode from the loop, for datasets that fit in host memory (the demo).
+  """
   feature_shape: Tuple[int, ...] = (16, 224, 224, 3)
   temporal_stride: int = 2
   one_hot: bool = False
@@ -485,6 +500,10 @@ def _demo(method: str) -> cfg.ExperimentConfig:
   task = exp.task
   for data in (task.train_data, task.validation_data):
     data.demo_data_dir = demo_dir
+  # The 384 decoded training videos take 150 MB; caching them removes the
+  # JPEG decode from the loop, which shares the 2 CPU cores with the step
+  # (docs/performance.md).
+  task.train_data.cache = True
   task.model.backbone.resnet_3d_y.block_specs = DEMO_BLOCK_SPECS
   task.model.backbone.resnet_3d_y.stem_filters = 16
   # A 3x5x5 stem instead of 5x7x7: the stem held 60% of the multiply-adds

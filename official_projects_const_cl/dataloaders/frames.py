@@ -18,6 +18,9 @@ For the frames sampled from a video (one or several clips):
   says why (with the frame indices); the input pipelines skip bad videos
   within a budget (`records.skip_bad_videos`).
 
+`decode_video` decodes a whole video once (for a cache of decoded videos),
+and `clips_from_video` samples clips from it with the same rules.
+
 Decoding is guarded by a small `tf.data` pipeline per video whose
 `ignore_errors` drops the frames libjpeg rejects (graph mode, no Python).
 """
@@ -165,24 +168,94 @@ def decode_clips(frames: tf.Tensor, indices: tf.Tensor,
     sampled frame) `images` are grey placeholders of `placeholder_size` and
     `problem` says what is wrong (module doc).
   """
-  num_clips, num_frames = indices.shape
   num_stored = tf.shape(frames)[0]
   frames = tf.cond(num_stored > 0, lambda: frames,
                    lambda: tf.constant([b''], tf.string))
   flat = tf.reshape(indices, [-1])
   positions, decoded = decode_frames(tf.gather(frames, flat))
-  readable = tf.scatter_nd(positions[:, None], tf.ones_like(positions),
-                           tf.shape(flat)) > 0
   # Row of every sampled frame slot in `decoded` (-1: not decoded).
-  row = tf.cumsum(tf.cast(readable, tf.int32)) - 1
-  readable = tf.reshape(readable, [num_clips, num_frames])
+  rows = tf.tensor_scatter_nd_update(
+      -tf.ones_like(flat), positions[:, None], tf.range(tf.size(positions)))
+  return assemble_clips(decoded, tf.reshape(rows, tf.shape(indices)), indices,
+                        num_stored, placeholder_size, image_key)
+
+
+class DecodedVideo(NamedTuple):
+  """Every frame of one video decoded once (see `decode_video`)."""
+  images: tf.Tensor        # uint8 [K, H, W, 3], the readable frames
+  row_of_frame: tf.Tensor  # int32 [Tv], row in `images` or -1 (unreadable)
+  num_stored: tf.Tensor    # int32 scalar, Tv
+
+
+def decode_video(frames: tf.Tensor) -> DecodedVideo:
+  """Decodes all the frames of a video, for a cache of decoded videos.
+
+  `clips_from_video` then samples clips from it with the rules of
+  `decode_clips` (same frames, same replacements, same problems).
+
+  Args:
+    frames: string [Tv] JPEGs of the whole video (Tv may be 0).
+
+  Returns:
+    `DecodedVideo`.
+  """
+  num_stored = tf.shape(frames)[0]
+  positions, images = decode_frames(frames)
+  row_of_frame = tf.tensor_scatter_nd_update(
+      -tf.ones([num_stored], tf.int32), positions[:, None],
+      tf.range(tf.size(positions)))
+  return DecodedVideo(images, row_of_frame, num_stored)
+
+
+def clips_from_video(video: DecodedVideo, indices: tf.Tensor,
+                     placeholder_size: Sequence[int],
+                     image_key: str = 'image/encoded') -> Clips:
+  """`decode_clips` of a video decoded by `decode_video`.
+
+  Args:
+    video: the decoded video.
+    indices: int32 [C, T] sampled frame indices (static C, T), computed for
+      a video of max(Tv, 1) frames.
+    placeholder_size: (h, w) of the grey frames of a bad video.
+    image_key: the frames' feature key, for `problem`.
+
+  Returns:
+    `Clips`, equal to what `decode_clips` gives for the same indices.
+  """
+  row_of_frame = tf.cond(video.num_stored > 0, lambda: video.row_of_frame,
+                         lambda: tf.constant([-1], tf.int32))
+  return assemble_clips(video.images, tf.gather(row_of_frame, indices),
+                        indices, video.num_stored, placeholder_size,
+                        image_key)
+
+
+def assemble_clips(decoded: tf.Tensor, rows: tf.Tensor, indices: tf.Tensor,
+                   num_stored: tf.Tensor, placeholder_size: Sequence[int],
+                   image_key: str) -> Clips:
+  """The clips of `decode_clips` from decoded frames (module doc's rules).
+
+  Args:
+    decoded: uint8 [K, H, W, 3] decoded frames.
+    rows: int32 [C, T], the row in `decoded` of every sampled slot, or -1
+      where the sampled frame is unreadable.
+    indices: int32 [C, T] the sampled frame indices.
+    num_stored: int32 scalar, frames stored for the video.
+    placeholder_size: (h, w) of the grey frames of a bad video.
+    image_key: the frames' feature key, for `problem`.
+
+  Returns:
+    `Clips`.
+  """
+  num_clips, num_frames = indices.shape
+  flat = tf.reshape(indices, [-1])
+  readable = rows >= 0
   shown = (nearest_readable(readable) +
            tf.range(num_clips)[:, None] * num_frames)  # [C, T] flat slots
   clip_ok = tf.reduce_any(readable, axis=1)
   ok = tf.logical_and(num_stored > 0, tf.reduce_all(clip_ok))
   h, w = int(placeholder_size[0]), int(placeholder_size[1])
   images = tf.cond(
-      ok, lambda: tf.gather(decoded, tf.gather(row, shown)),
+      ok, lambda: tf.gather(decoded, tf.gather(tf.reshape(rows, [-1]), shown)),
       lambda: tf.fill([num_clips, num_frames, h, w, 3],  # pylint: disable=g-long-lambda
                       tf.constant(_PLACEHOLDER_LEVEL, tf.uint8)))
   images.set_shape([num_clips, num_frames, None, None, 3])

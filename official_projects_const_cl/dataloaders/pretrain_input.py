@@ -35,7 +35,12 @@ Rules worth knowing:
   skipped within the data config's budget (`max_bad_videos`,
   `max_bad_video_fraction`), counted in 'skipped_videos' and named in the
   log, and beyond the budget the pipeline fails naming it.
-* Only the sampled frames are decoded (strings are gathered first).
+* Only the sampled frames are decoded (strings are gathered first), unless
+  the data config has `cache=True`: then the reader's cached stage decodes
+  every frame of a video once (`Parser.decode_video`), and sampling and
+  augmentation run on the cached frames in every epoch
+  (`Parser.parse_cached_fn`, from the reader's `transform_and_batch_fn`,
+  after the cache, repeat and shuffle), with the same rules and results.
 * Errors name the file and record: records are read through
   `records.dataset_fn_with_source`; matched files are checked up front
   (gzip without `compressed_input`, not a TFRecord file).
@@ -292,11 +297,17 @@ class Parser(parser_lib.Parser):
   def _view(self, decoded: Dict[str, tf.Tensor], training_view: bool
            ) -> Dict[str, tf.Tensor]:
     """One clip: sampled, decoded, augmented, with boxes in its coordinates."""
-    num_video_frames = tf.maximum(tf.shape(decoded['image'])[0], 1)
-    indices = sample_indices(num_video_frames, self._num_frames, self._stride,
-                             random=training_view)
-    clips = frames_lib.decode_clips(decoded['image'], indices[None],
-                                    self._output_size, self._image_key)
+    video = decoded.get('video')
+    num_stored = (video.num_stored if video is not None else
+                  tf.shape(decoded['image'])[0])
+    indices = sample_indices(tf.maximum(num_stored, 1), self._num_frames,
+                             self._stride, random=training_view)
+    if video is not None:
+      clips = frames_lib.clips_from_video(video, indices[None],
+                                          self._output_size, self._image_key)
+    else:
+      clips = frames_lib.decode_clips(decoded['image'], indices[None],
+                                      self._output_size, self._image_key)
     images, indices = clips.images[0], clips.indices[0]
     if training_view:
       view, window, flipped = augmentations.augment_clip(
@@ -320,6 +331,39 @@ class Parser(parser_lib.Parser):
     return {'image': view, 'boxes': boxes, 'boxes_mask': mask,
             'frame_index': indices, 'num_corrupt_frames': clips.num_corrupt,
             'problem': clips.problem}
+
+  def decode_video(self, decoded: Dict[str, tf.Tensor]
+                  ) -> Dict[str, tf.Tensor]:
+    """The deterministic first stage of a cached pipeline (`cache=True`).
+
+    Decodes every frame of the video once, so that a cache of its output
+    leaves only sampling and augmentation to do per epoch:
+    `parse_cached_fn` turns it into the same examples `parse_fn` gives.
+
+    Args:
+      decoded: the Decoder's output.
+
+    Returns:
+      The decoded example with 'image' replaced by 'video_images' (uint8
+      [K, H, W, 3], the readable frames), 'row_of_frame' (int32 [Tv]) and
+      'num_stored' (int32 scalar); see `frames.decode_video`.
+    """
+    out = dict(decoded)
+    video = frames_lib.decode_video(out.pop('image'))
+    out.update(video_images=video.images, row_of_frame=video.row_of_frame,
+               num_stored=video.num_stored)
+    out.setdefault('source', tf.constant(UNKNOWN_SOURCE))
+    return out
+
+  def parse_cached_fn(self, is_training: bool):
+    """`parse_fn` for the output of `decode_video` (e.g. from a cache)."""
+    def parse(cached):
+      cached = dict(cached)
+      cached['video'] = frames_lib.DecodedVideo(
+          cached.pop('video_images'), cached.pop('row_of_frame'),
+          cached.pop('num_stored'))
+      return self._parse(cached, training=is_training)
+    return parse
 
   def _parse(self, decoded: Dict[str, tf.Tensor],
              training: bool) -> Dict[str, tf.Tensor]:
@@ -396,13 +440,29 @@ def build_pretrain_dataset(
   records.matched_record_files(params.input_path, params.compressed_input,
                                f'{what}.input_path')
   parser = parser or Parser.from_config(params)
-  reader_kwargs['transform_and_batch_fn'] = records.budget_and_batch(
+  budget_and_batch = records.budget_and_batch(
       params, what, reader_kwargs.get('transform_and_batch_fn'))
+  if params.cache:
+    # The reader caches what `parser_fn` returns, then repeats and shuffles
+    # it: cache the decoded videos, sample and augment afterwards.
+    parse_cached = parser.parse_cached_fn(params.is_training)
+
+    def transform_and_batch(dataset, context=None):
+      dataset = dataset.map(parse_cached,
+                            num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=params.deterministic)
+      return budget_and_batch(dataset, context)
+
+    reader_kwargs['transform_and_batch_fn'] = transform_and_batch
+    parser_fn = parser.decode_video
+  else:
+    reader_kwargs['transform_and_batch_fn'] = budget_and_batch
+    parser_fn = parser.parse_fn(params.is_training)
   reader = input_reader_factory.input_reader_generator(
       params,
       dataset_fn=dataset_fn(params),
       decoder_fn=_decoder_for(params).decode,
-      parser_fn=parser.parse_fn(params.is_training),
+      parser_fn=parser_fn,
       **reader_kwargs)
   return reader.read(input_context=input_context)
 
