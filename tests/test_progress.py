@@ -26,9 +26,10 @@ def test_rate_excludes_evaluation_and_eta_counts_the_evaluations_left():
       total_steps=1000, get_step=lambda: run.step, name='pretrain',
       evaluation_interval=500, smoothing=1.0, clock=lambda: run.now,
       write=lines.append)
-  run.now, run.step = 130.0, 100  # First loop: tracing, no rate yet.
-  assert bar() == ('[pretrain] step 100/1000 (10%) | rate ? | elapsed 30s | '
-                   'ETA ?')
+  run.now, run.step = 130.0, 100  # First loop, with tracing: bounds.
+  assert bar() == ('[pretrain] step 100/1000 (10%) | >=3.33 steps/s (first '
+                   'loop, with tracing) | elapsed 30s | ETA <=4m30s '
+                   '(+ evaluations)')
   run.now, run.step = 150.0, 200  # 100 steps in 20 s.
   bar()
   assert '5.00 steps/s' in lines[-1]
@@ -44,6 +45,16 @@ def test_rate_excludes_evaluation_and_eta_counts_the_evaluations_left():
   assert lines[-1] == ('[pretrain] step 600/1000 (60%) | 5.00 steps/s | '
                        'elapsed 2m50s | ETA 2m00s')
   assert bar.lines == lines
+
+
+def test_resumed_run_counts_from_its_first_step():
+  run = _Run()
+  run.step = 400  # Restored from a checkpoint.
+  bar = progress.TrainProgress(total_steps=1000, get_step=lambda: run.step,
+                               clock=lambda: run.now, write=lambda _: None)
+  run.now, run.step = 110.0, 500  # 100 steps in 10 s (not 500).
+  assert bar().endswith('| >=10.00 steps/s (first loop, with tracing) | '
+                        'elapsed 10s | ETA <=50s')
 
 
 def test_smoothing_averages_rates():

@@ -7,10 +7,14 @@ Orbit train action (called after every `steps_per_loop` steps) and, through
 
   [pretrain] step 400/1000 (40%) | 4.9 steps/s | elapsed 1m25s | ETA 2m03s
 
-The rate is measured over the last train loop (the first one, which traces
-the step, gives none), smoothed, and leaves out the time spent evaluating;
-the estimate adds the evaluations still to come at the duration of the last
-one.
+The rate is measured over the last train loop, smoothed, and leaves out
+the time spent evaluating; the estimate adds the evaluations still to come
+at the duration of the last one. The first loop also builds and traces the
+step, so its line gives the rate since the start as a lower bound and the
+ETA as an upper bound:
+
+  [pretrain] step 100/1000 (10%) | >=3.33 steps/s (first loop, with
+  tracing) | elapsed 30s | ETA <=4m30s
 """
 
 import math
@@ -64,6 +68,7 @@ class TrainProgress:
     self._clock = clock
     self._write = write or self._print
     self._begin = clock()
+    self._start_step = int(get_step())
     self._window = None  # (step, time) where the current rate window began.
     self._last_report = None
     self._rate = None
@@ -115,7 +120,18 @@ class TrainProgress:
 
   def format(self, step: int, now: float) -> str:
     percent = 100.0 * step / self._total if self._total else 100.0
-    rate = f'{self._rate:.2f} steps/s' if self._rate else 'rate ?'
+    eta = f'ETA {format_seconds(self.eta_seconds(step))}'
+    if self._rate:
+      rate = f'{self._rate:.2f} steps/s'
+    elif step > self._start_step and now > self._begin:
+      # The first loop: the time since the start includes building and
+      # tracing, so this rate is a lower bound and the ETA an upper one.
+      first = (step - self._start_step) / (now - self._begin)
+      rate = f'>={first:.2f} steps/s (first loop, with tracing)'
+      eta = (f'ETA <={format_seconds(max(self._total - step, 0) / first)}'
+             ' (+ evaluations)' if self._eval_interval else
+             f'ETA <={format_seconds(max(self._total - step, 0) / first)}')
+    else:
+      rate = 'rate ?'
     return (f'[{self._name}] step {step}/{self._total} ({percent:.0f}%) | '
-            f'{rate} | elapsed {format_seconds(now - self._begin)} | '
-            f'ETA {format_seconds(self.eta_seconds(step))}')
+            f'{rate} | elapsed {format_seconds(now - self._begin)} | {eta}')
