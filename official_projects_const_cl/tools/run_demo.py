@@ -21,6 +21,14 @@
 6. prints the numbers side by side and writes them to
    `<model_dir>/demo_results.json`.
 
+With `--local`, runs the local-task study instead (`tools/local_demo.py`):
+ConST-CL, CVRL and random init on `--seeds` pretraining seeds, each by
+frozen and fine-tuned localization and tracking, one table with the mean
+and spread per cell, `<model_dir>/local_results.json`:
+
+  python -m official_projects_const_cl.tools.run_demo --local \
+      --model_dir=runs/local --seeds=3 --context_lengths=0,1,3
+
 Re-running with the same --model_dir resumes every run from its checkpoint.
 Exit status: 0, or 2 with one `ERROR:` line for a bad flag, config or
 record, 1 for any other failure (`errors.py`).
@@ -40,6 +48,7 @@ from official_projects_const_cl import errors
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
 from official_projects_const_cl.dataloaders import demo_data
 from official_projects_const_cl.tasks import experiment_runner
+from official_projects_const_cl.tools import local_demo
 from official_projects_const_cl.tools import retrieval
 
 FLAGS = flags.FLAGS
@@ -267,9 +276,36 @@ def define_flags():
   flags.DEFINE_bool('tracking', False,
                     'Also pretrain CVRL and compare SiamFC tracking from '
                     'ConST-CL, CVRL and random initialization.')
+  flags.DEFINE_bool('local', False,
+                    'Run the local-task study instead (tools/local_demo.py): '
+                    'frozen and fine-tuned localization and tracking from '
+                    'ConST-CL, CVRL and random init, over --seeds seeds.')
+  flags.DEFINE_integer('seeds', 3, 'With --local: pretraining seeds.',
+                       lower_bound=1)
+  flags.DEFINE_list('context_lengths', ['3'],
+                    'With --local: ConST-CL context lengths to pretrain '
+                    '(0 = MLP head; odd, at most 4 on the demo); the first '
+                    'is also fine-tuned, the others only evaluated frozen.')
+  flags.register_validator(
+      'context_lengths',
+      lambda values: all(v.strip().isdigit() for v in values),
+      message='--context_lengths must be non-negative integers, e.g. 0,1,3.')
+  flags.DEFINE_string('localization_params_override', '',
+                      'With --local: params override of every localization '
+                      'run.')
+  flags.DEFINE_string('tracking_params_override', '',
+                      'With --local: params override of every tracking run.')
 
 
 def main(_):
+  if FLAGS.local:
+    results = local_demo.run_local(
+        FLAGS.model_dir, run_mode, FLAGS.seeds,
+        [int(c) for c in FLAGS.context_lengths], FLAGS.params_override,
+        FLAGS.localization_params_override, FLAGS.tracking_params_override)
+    logging.info('Local results: %s', results)
+    print(local_demo.format_local(results), flush=True)
+    return
   results = run_demo(FLAGS.experiment, FLAGS.model_dir, FLAGS.params_override,
                      FLAGS.downstream, FLAGS.downstream_params_override,
                      FLAGS.localization, FLAGS.tracking)
