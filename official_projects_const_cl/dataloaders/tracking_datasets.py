@@ -77,7 +77,11 @@ def parse_boxes(text: str) -> np.ndarray:
     if len(fields) != 4:
       raise ValueError(f'Line {number}: expected 4 values (x, y, w, h), got '
                        f'{len(fields)}: {line!r}.')
-    rows.append([float(v) for v in fields])
+    try:
+      rows.append([float(v) for v in fields])
+    except ValueError:
+      raise ValueError(f'Line {number}: expected 4 numbers (x, y, w, h), '
+                       f'got {line!r}.') from None
   return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
@@ -86,8 +90,8 @@ def read_boxes(path: str) -> np.ndarray:
   with open(path, 'r') as f:
     try:
       return parse_boxes(f.read())
-    except ValueError as e:
-      raise ValueError(f'{path}: {e}') from e
+    except ValueError as e:  # Also UnicodeDecodeError: not a text file.
+      raise ValueError(f'{path}: {e}') from None
 
 
 def _otb_index(root: str, folders: Optional[Iterable[str]] = None
@@ -176,7 +180,17 @@ def _read_label(path: str) -> Optional[np.ndarray]:
   if not os.path.isfile(path):
     return None
   with open(path, 'r') as f:
-    values = [float(v) for v in f.read().split()]
+    try:
+      lines = f.read().splitlines()
+    except ValueError as e:  # UnicodeDecodeError: not a text file.
+      raise ValueError(f'{path}: {e}') from None
+  values = []
+  for number, line in enumerate(lines, 1):
+    try:
+      values.extend(float(v) for v in line.split())
+    except ValueError:
+      raise ValueError(f'{path}, line {number}: expected numbers, got '
+                       f'{line!r}.') from None
   return np.array(values, dtype=np.float64)
 
 
@@ -192,16 +206,18 @@ def read_got10k_sequence(root: str, name: str, subset: Optional[str] = None
   if not os.path.isdir(seq_dir):
     raise KeyError(f'No GOT-10k sequence folder {seq_dir!r}.')
   img_files = sorted(glob.glob(os.path.join(glob.escape(seq_dir), '*.jpg')))
-  boxes = read_boxes(os.path.join(seq_dir, 'groundtruth.txt'))
+  anno_file = os.path.join(seq_dir, 'groundtruth.txt')
+  boxes = read_boxes(anno_file)
   if len(boxes) != len(img_files) and len(boxes) != 1:
     raise ValueError(f'GOT-10k sequence {name}: {len(img_files)} frames but '
-                     f'{len(boxes)} boxes.')
+                     f'{len(boxes)} boxes in {anno_file}.')
   labels = {}
   for key in ('absence', 'cover', 'cut_by_image'):
-    labels[key] = _read_label(os.path.join(seq_dir, f'{key}.label'))
+    label_file = os.path.join(seq_dir, f'{key}.label')
+    labels[key] = _read_label(label_file)
     if labels[key] is not None and len(labels[key]) != len(img_files):
       raise ValueError(f'GOT-10k sequence {name}: {len(img_files)} frames but '
-                       f'{len(labels[key])} {key} labels.')
+                       f'{len(labels[key])} {key} labels in {label_file}.')
   meta = None
   meta_file = os.path.join(seq_dir, 'meta_info.ini')
   if os.path.isfile(meta_file):
