@@ -624,7 +624,8 @@ def test_read_csv_two_column_rows_by_protocol(tmp_path):
 def test_command_line_protocols_on_files(tmp_path, capsys):
   labels = _write(tmp_path / 'labels.pbtxt', _PROTOCOL_LABELS)
   gt = _write(tmp_path / 'gt.csv', _PROTOCOL_GT)
-  gt_boxes_only = _write(tmp_path / 'gt_boxes.csv', 'v,0001,0.0,0.0,0.5,1.0,1,0\n'
+  gt_boxes_only = _write(tmp_path / 'gt_boxes.csv',
+                         'v,0001,0.0,0.0,0.5,1.0,1,0\n'
                          'v,0004,0.0,0.0,0.5,1.0,3,0\n')
   det = _write(tmp_path / 'det.csv', _PROTOCOL_DET)
   # The same without the two-column row (which '2018' rejects).
@@ -650,8 +651,9 @@ def test_command_line_protocols_on_files(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f'frame-mAP@0.5IOU: {want:.6f}' in printed
     assert f'protocol {protocol})' in printed
-    assert (f'{ignored} detection rows on keyframes without a ground-truth '
-            'row were ignored' in printed) == bool(ignored)
+    row_s = 'row' if ignored == 1 else 'rows'
+    assert (f'{ignored} detection {row_s} on keyframes without a ground-truth '
+            'row ignored (protocol current)' in printed) == bool(ignored)
   # The cap: 50 misses at .95 on v,0001 push its .6 TP out of the 50 rows
   # (AP 0); without a cap (SlowFast / MMAction2) the TP ranks 51st -> 1/51.
   crowded = _write(tmp_path / 'crowded.csv', 'v,0001,0.5,0.0,1.0,1.0,1,0.95\n'
@@ -718,4 +720,5 @@ def test_command_line_user_errors_name_the_file(tmp_path, capsys, monkeypatch):
   assert 'none.csv' in line
   line = _cli_error(capsys, '-g', gt, '-d', det, '-l', labels,
                     '--protocol=2020')
-  assert line == 'ERROR: flag --protocol=2020: value should be one of <2018|current>'
+  assert line == ('ERROR: flag --protocol=2020: value should be one of '
+                  '<2018|current>')

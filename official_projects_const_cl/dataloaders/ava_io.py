@@ -194,8 +194,8 @@ def read_label_map(
   Raises:
     FileNotFoundError: if the file does not exist.
     ValueError: naming the file (and the line), when it has no item, is not
-      UTF-8 text, on a syntax error, an item without an integer id, an id < 1 (the OD API
-      requires 1-indexed classes) or an id given twice.
+      UTF-8 text, on a syntax error, an item without an integer id, an id < 1
+      (the OD API requires 1-indexed classes) or an id given twice.
   """
   with _open_text(path) as (f, name):
     text = f.read()
@@ -281,7 +281,7 @@ def _parse_row(row: Sequence[str], is_groundtruth: bool, protocol: str
         f'a two-column row {row!r} (video_id,timestamp: a keyframe without '
         "actions) belongs to the 'current' AVA protocol; the 2018 one has 7 "
         f'or 8 columns ({kind}). Evaluate with --protocol=current '
-        '(LocalizationEval.protocol) or remove the row')
+        '(task.evaluation.protocol=current) or remove the row')
   if len(row) not in (7, 8):
     extra = (' (or 2: video_id,timestamp)'
              if protocol == ava_protocols.PROTOCOL_CURRENT else '')

@@ -9,8 +9,9 @@ r"""Command line (prints frame-mAP and per-class AP with names):
 script that SlowFast and MMAction2 vendor, `--protocol=current` those of
 today's `get_ava_performance.py` (`ava_metrics.frame_map`, docs/metrics.md);
 both keep ActivityNet's 50 detection rows per keyframe
-(`--max_detections_per_keyframe=0`: all rows, as SlowFast and MMAction2). A missing or malformed file
-exits with status 2 and one message naming the file and line.
+(`--max_detections_per_keyframe=0`: all rows, as SlowFast and MMAction2).
+A missing or malformed file exits with status 2 and one message naming the
+file and line.
 Metric: `evaluation/ava_metrics.py`; files: `dataloaders/ava_io.py`.
 """
 
@@ -81,8 +82,10 @@ def format_result(result: Mapping[str, Any],
            f'{result["num_evaluated_classes"]} of {total} classes with ground '
            f'truth; protocol {protocol})']
   if result.get('num_ignored_detections'):
-    lines.append(f'{result["num_ignored_detections"]} detection rows on '
-                 'keyframes without a ground-truth row were ignored')
+    count = result['num_ignored_detections']
+    lines.append(f'{count} detection row{"s" if count != 1 else ""} on '
+                 'keyframes without a ground-truth row ignored (protocol '
+                 'current)')
   lines.append(f'{"id":>4}  {"AP":>8}  {"#GT":>7}  {"#det":>8}  name')
   for class_id, ap in result['per_class_ap'].items():
     ap_text = f'{ap:8.6f}' if not math.isnan(ap) else f'{"n/a":>8}'

@@ -1,8 +1,9 @@
 """AVA keyframe keys and boxes, shared by the AVA reader and the metric.
 
 A keyframe ("image key") is `f'{video_id},{int(timestamp):04d}'`, as in
-ActivityNet's `get_ava_performance.py` before 2020 (docs/metrics.md); its boxes are float64 [N, 4]
-normalized (y1, x1, y2, x2) with action ids and scores (paper §4.2, AVA).
+ActivityNet's `get_ava_performance.py` before 2020 (docs/metrics.md); its
+boxes are float64 [N, 4] normalized (y1, x1, y2, x2) with action ids and
+scores (paper §4.2, AVA).
 """
 
 import math
