@@ -540,7 +540,8 @@ def test_command_line_user_errors_name_sequence_and_file(tmp_path, capsys,
       "'1,2,x,4'.")
   pred.write_bytes(b'\xff\xfe\x00')
   assert _otb_cli_error(capsys, '--root', root, '--results',
-                        str(results)).startswith(f'ERROR: {pred}: ')
+                        str(results)).startswith(
+                            f'ERROR: {pred}: not a text file')
   np.savetxt(pred, boxes, fmt='%g', delimiter=',')
   (results / 'times').mkdir()
   times = results / 'times' / 'Basketball_time.txt'

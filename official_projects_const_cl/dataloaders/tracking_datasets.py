@@ -85,13 +85,22 @@ def parse_boxes(text: str) -> np.ndarray:
   return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
-def read_boxes(path: str) -> np.ndarray:
-  """[N, 4] boxes of a ground-truth or result file (see `parse_boxes`)."""
+def _read_text(path: str) -> str:
+  """The text of `path`; a file that is not text is a ValueError naming it."""
   with open(path, 'r') as f:
     try:
-      return parse_boxes(f.read())
-    except ValueError as e:  # Also UnicodeDecodeError: not a text file.
-      raise ValueError(f'{path}: {e}') from None
+      return f.read()
+    except UnicodeDecodeError as e:
+      raise ValueError(f'{path}: not a text file ({e.reason})') from None
+
+
+def read_boxes(path: str) -> np.ndarray:
+  """[N, 4] boxes of a ground-truth or result file (see `parse_boxes`)."""
+  text = _read_text(path)
+  try:
+    return parse_boxes(text)
+  except ValueError as e:
+    raise ValueError(f'{path}: {e}') from None
 
 
 def _otb_index(root: str, folders: Optional[Iterable[str]] = None
@@ -108,9 +117,8 @@ def _otb_index(root: str, folders: Optional[Iterable[str]] = None
   files = sorted(set(files))
   nonempty = []
   for path in files:
-    with open(path, 'r') as f:
-      if f.read().strip():
-        nonempty.append(path)
+    if _read_text(path).strip():
+      nonempty.append(path)
   folder_names = [os.path.basename(os.path.dirname(p)) for p in nonempty]
   index, seen = [], {}
   for folder, path in zip(folder_names, nonempty):
@@ -172,20 +180,15 @@ def _got10k_dir(root: str, subset: Optional[str]) -> str:
 def list_got10k_sequences(root: str, subset: Optional[str] = None
                           ) -> List[str]:
   """Names in `<root>/<subset>/list.txt` (`<root>/list.txt` without subset)."""
-  with open(os.path.join(_got10k_dir(root, subset), 'list.txt'), 'r') as f:
-    return [line.strip() for line in f.read().splitlines() if line.strip()]
+  text = _read_text(os.path.join(_got10k_dir(root, subset), 'list.txt'))
+  return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _read_label(path: str) -> Optional[np.ndarray]:
   if not os.path.isfile(path):
     return None
-  with open(path, 'r') as f:
-    try:
-      lines = f.read().splitlines()
-    except ValueError as e:  # UnicodeDecodeError: not a text file.
-      raise ValueError(f'{path}: {e}') from None
   values = []
-  for number, line in enumerate(lines, 1):
+  for number, line in enumerate(_read_text(path).splitlines(), 1):
     try:
       values.extend(float(v) for v in line.split())
     except ValueError:
@@ -221,8 +224,8 @@ def read_got10k_sequence(root: str, name: str, subset: Optional[str] = None
   meta = None
   meta_file = os.path.join(seq_dir, 'meta_info.ini')
   if os.path.isfile(meta_file):
-    with open(meta_file, 'r') as f:
-      lines = f.read().strip().splitlines()[1:]  # After the [METAINFO] line.
+    # After the [METAINFO] line.
+    lines = _read_text(meta_file).strip().splitlines()[1:]
     meta = dict(line.split(': ', 1) for line in lines if ': ' in line)
   return TrackingSequence(name=name, img_files=img_files, boxes=boxes,
                           meta=meta, **labels)
