@@ -533,3 +533,192 @@ def test_command_line_prints_map_and_class_names(tmp_path, capsys):
   assert 'frame-mAP@0.5IOU: 1.000000' in printed
   assert re.search(r'^\s+1\s+1\.000000\s+1\s+1\s+still$', printed, re.M)
   assert re.search(r'^\s+2\s+n/a\s+0\s+0\s+jump$', printed, re.M)
+
+
+# ----------------------------------------------------------------------------
+# The two protocols ('2018': SlowFast / MMAction2; 'current': ActivityNet's
+# get_ava_performance.py since 2020) and the command line's messages.
+
+
+def test_protocols_differ_on_keyframes_without_a_groundtruth_row():
+  a = _xbox(0, .5)
+  gt = {'v,0001': _gt([a], [1]),
+        'v,0002': _gt([], [])}  # A `v,0002` row: a keyframe without actions.
+  det = {'v,0001': _det([a], [1], [.6]),   # TP.
+         'v,0002': _det([a], [1], [.8]),   # No box on an evaluated keyframe.
+         'v,0003': _det([a], [1], [.9])}   # v,0003: no ground-truth row.
+  # 2018: every detection counts. Ranked .9 FP, .8 FP, .6 TP; 1 GT:
+  # precision 0, 0, 1/3 at recall 0, 0, 1 -> AP = 1 * 1/3.
+  old = ava_metrics.frame_map(gt, det, {1})
+  assert old['mAP'] == pytest.approx(1 / 3)
+  assert old['per_class_num_detections'] == {1: 3}
+  assert old['num_ignored_detections'] == 0
+  assert old['num_keyframes'] == 3 and old['protocol'] == '2018'
+  # current: v,0003 is ignored. Ranked .8 FP, .6 TP: precision 0, 1/2 at
+  # recall 0, 1 -> AP = 1/2.
+  new = ava_metrics.frame_map(gt, det, {1}, protocol='current')
+  assert new['mAP'] == pytest.approx(1 / 2)
+  assert new['per_class_num_detections'] == {1: 1 + 1}
+  assert new['num_ignored_detections'] == 1
+  assert new['num_keyframes'] == 2 and new['protocol'] == 'current'
+  # Without the v,0002 row its detection is ignored too: .6 TP alone -> 1.
+  only_boxes = {'v,0001': gt['v,0001']}
+  assert ava_metrics.frame_map(only_boxes, det, {1},
+                               protocol='current')['mAP'] == 1.0
+  assert ava_metrics.frame_map(only_boxes, det, {1})['mAP'] == pytest.approx(
+      1 / 3)  # 2018: the same as with the row (no box either way).
+  # An excluded keyframe is dropped under both (v,0002 out: .9 FP, .6 TP
+  # -> 1/2 under 2018; current: .6 TP -> 1).
+  assert ava_metrics.frame_map(gt, det, {1}, ['v,0002'])['mAP'] == (
+      pytest.approx(1 / 2))
+  assert ava_metrics.frame_map(gt, det, {1}, ['v,0002'],
+                               protocol='current')['mAP'] == 1.0
+  with pytest.raises(ValueError, match="one of \\['2018', 'current'\\]"):
+    ava_metrics.frame_map(gt, det, {1}, protocol='2020')
+
+  # The streaming evaluator: add_groundtruth without boxes marks v,0002.
+  evaluator = ava_metrics.AvaEvaluator(class_ids=[1])
+  for key, frame in gt.items():
+    evaluator.add_groundtruth(key, frame.boxes, frame.labels)
+  for key, frame in det.items():
+    evaluator.add_detections(key, frame.boxes, frame.labels, frame.scores)
+  assert evaluator.result()['mAP'] == pytest.approx(1 / 3)
+  assert evaluator.result(protocol='current')['mAP'] == pytest.approx(1 / 2)
+
+
+_PROTOCOL_LABELS = 'item { name: "stand" id: 1 }\nitem { name: "sit" id: 2 }\n'
+# Keyframes: 1 has a box of class 1; 2 has no actions (two-column row); 4
+# has only a class outside the label map; 3 is not in the ground truth.
+_PROTOCOL_GT = ('v,0001,0.0,0.0,0.5,1.0,1,0\n'
+                'v,0002\n'
+                'v,0004,0.0,0.0,0.5,1.0,3,0\n')
+_PROTOCOL_DET = ('v,0001,0.0,0.0,0.5,1.0,1,0.6\n'
+                 'v,0002,0.0,0.0,0.5,1.0,1,0.8\n'
+                 'v,0003,0.0,0.0,0.5,1.0,1,0.9\n'
+                 'v,0004,0.0,0.0,0.5,1.0,1,0.7\n'
+                 'v,0005\n')
+
+
+def test_read_csv_two_column_rows_by_protocol(tmp_path):
+  gt = _write(tmp_path / 'gt.csv', _PROTOCOL_GT)
+  frames = ava_io.read_csv(gt, {1, 2}, is_groundtruth=True,
+                           protocol='current')
+  # Every keyframe named by a row, in file order; 2 and 4 without boxes.
+  assert list(frames) == ['v,0001', 'v,0002', 'v,0004']
+  assert [f.labels.size for f in frames.values()] == [1, 0, 0]
+  assert frames['v,0002'].boxes.shape == (0, 4)
+  # '2018' (the default) stops at the row, naming file, line and the fix.
+  with pytest.raises(ValueError, match=re.escape(f'{gt}, line 2: a two-column'
+                                                 ' row')) as info:
+    ava_io.read_csv(gt, {1, 2}, is_groundtruth=True)
+  assert '--protocol=current' in str(info.value)
+  bad = _write(tmp_path / 'bad.csv', 'v,0001,0.1\n')
+  with pytest.raises(ValueError, match=re.escape(
+      f'{bad}, line 1: expected 7 or 8 columns')) as info:
+    ava_io.read_csv(bad, protocol='current')
+  assert '(or 2: video_id,timestamp)' in str(info.value)
+  with pytest.raises(ValueError, match=re.escape(f'{bad}, line 1')):
+    ava_io.read_csv(_write(tmp_path / 'bad.csv', 'v,t1\n'), protocol='current')
+
+
+def test_command_line_protocols_on_files(tmp_path, capsys):
+  labels = _write(tmp_path / 'labels.pbtxt', _PROTOCOL_LABELS)
+  gt = _write(tmp_path / 'gt.csv', _PROTOCOL_GT)
+  gt_boxes_only = _write(tmp_path / 'gt_boxes.csv',
+                         'v,0001,0.0,0.0,0.5,1.0,1,0\n'
+                         'v,0004,0.0,0.0,0.5,1.0,3,0\n')
+  det = _write(tmp_path / 'det.csv', _PROTOCOL_DET)
+  # The same without the two-column row (which '2018' rejects).
+  det_boxes_only = _write(tmp_path / 'det_boxes.csv',
+                          _PROTOCOL_DET.replace('v,0005\n', ''))
+  # 1 GT box of class 1 (v,0001, matched by the .6 detection); class 3 is
+  # not in the label map and class 2 has no ground truth.
+  # current, gt.csv: v,0003 ignored; ranked .8 FP (v,0002), .7 FP (v,0004:
+  # listed, its class-3 row whitelisted out), .6 TP -> AP = 1/3.
+  # current, gt_boxes.csv: v,0002 and v,0003 ignored; .7 FP, .6 TP -> 1/2.
+  # 2018, gt_boxes.csv: all four count; .9, .8, .7 FP, .6 TP -> 1/4.
+  for gt_file, det_file, protocol, want, ignored in (
+      (gt, det, 'current', 1 / 3, 1),
+      (gt_boxes_only, det, 'current', 1 / 2, 2),
+      (gt_boxes_only, det_boxes_only, '2018', 1 / 4, 0)):
+    result = ava_map.evaluate_files(gt_file, det_file, labels,
+                                    protocol=protocol)
+    assert result['mAP'] == pytest.approx(want), (gt_file, protocol)
+    assert result['num_ignored_detections'] == ignored
+    capsys.readouterr()
+    assert ava_map.main([f'-g={gt_file}', f'-d={det_file}', f'-l={labels}',
+                         f'--protocol={protocol}']) == 0
+    printed = capsys.readouterr().out
+    assert f'frame-mAP@0.5IOU: {want:.6f}' in printed
+    assert f'protocol {protocol})' in printed
+    row_s = 'row' if ignored == 1 else 'rows'
+    assert (f'{ignored} detection {row_s} on keyframes without a ground-truth '
+            'row ignored (protocol current)' in printed) == bool(ignored)
+  # The cap: 50 misses at .95 on v,0001 push its .6 TP out of the 50 rows
+  # (AP 0); without a cap (SlowFast / MMAction2) the TP ranks 51st -> 1/51.
+  crowded = _write(tmp_path / 'crowded.csv', 'v,0001,0.5,0.0,1.0,1.0,1,0.95\n'
+                   * 50 + 'v,0001,0.0,0.0,0.5,1.0,1,0.6\n')
+  assert ava_map.evaluate_files(gt_boxes_only, crowded, labels)['mAP'] == 0.0
+  capsys.readouterr()
+  assert ava_map.main([f'-g={gt_boxes_only}', f'-d={crowded}', f'-l={labels}',
+                       '--max_detections_per_keyframe=0']) == 0
+  assert (f'frame-mAP@0.5IOU: {1 / 51:.6f}' in capsys.readouterr().out)
+
+
+def _cli_error(capsys, *args):
+  """Runs the AVA command line; returns its one ERROR line (exit status 2)."""
+  capsys.readouterr()
+  with pytest.raises(SystemExit) as info:
+    ava_map.console_main(['ava_map', *args])
+  assert info.value.code == 2
+  err = capsys.readouterr().err
+  assert 'Traceback' not in err, err
+  lines = [l for l in err.splitlines() if l.startswith('ERROR')]
+  assert len(lines) == 1, err
+  return lines[0]
+
+
+def test_command_line_user_errors_name_the_file(tmp_path, capsys, monkeypatch):
+  monkeypatch.delenv('CONST_CL_DEBUG', raising=False)
+  labels = _write(tmp_path / 'labels.pbtxt', _PROTOCOL_LABELS)
+  gt = _write(tmp_path / 'gt.csv', _PROTOCOL_GT)
+  det = _write(tmp_path / 'det.csv', _PROTOCOL_DET)
+  # A two-column row under the default protocol.
+  line = _cli_error(capsys, '-g', gt, '-d', det, '-l', labels)
+  assert line.startswith(f'ERROR: {gt}, line 2: a two-column row')
+  assert '--protocol=current' in line
+  # An empty label map (only a commented-out item): its file, not
+  # "class_ids is empty".
+  empty = _write(tmp_path / 'empty.pbtxt', '# item { name: "a" id: 1 }\n')
+  line = _cli_error(capsys, '-g', gt, '-d', det, '-l', empty,
+                    '--protocol=current')
+  assert line == (f'ERROR: Label map {empty} has no class: no top-level '
+                  '"item { name: ... id: ... }" block (the evaluated classes).')
+  # A binary file, an over-long field (csv.Error), a bad row, a bad
+  # exclusion row, a missing file.
+  png = tmp_path / 'det.png'
+  png.write_bytes(b'\x89PNG\r\n\x1a\n\xff\xfe')
+  line = _cli_error(capsys, '-g', gt, '-d', str(png), '-l', labels,
+                    '--protocol=current')
+  assert line.startswith(f'ERROR: {png} is not UTF-8 text')
+  huge = _write(tmp_path / 'huge.csv', 'v,0001,0,0,1,1,1,0.5\n'
+                'v,' + 'x' * 200_000 + '\n')
+  line = _cli_error(capsys, '-g', gt, '-d', huge, '-l', labels,
+                    '--protocol=current')
+  assert line.startswith(f'ERROR: {huge}, line 2: not a CSV row (field '
+                         'larger than field limit')
+  bad = _write(tmp_path / 'bad.csv', 'v,0001,0,0,1,1,1,0.5\nv,0002,0,0,1,1,x\n')
+  line = _cli_error(capsys, '-g', gt, '-d', bad, '-l', labels,
+                    '--protocol=current')
+  assert line == (f"ERROR: {bad}, line 2: action_id 'x' is not an integer")
+  excl = _write(tmp_path / 'excl.csv', 'v,0001\nv\n')
+  line = _cli_error(capsys, '-g', gt, '-d', det, '-l', labels, '-e', excl,
+                    '--protocol=current')
+  assert line.startswith(f'ERROR: {excl}, line 2: expected 2 columns')
+  line = _cli_error(capsys, '-g', gt, '-d', str(tmp_path / 'none.csv'), '-l',
+                    labels, '--protocol=current')
+  assert 'none.csv' in line
+  line = _cli_error(capsys, '-g', gt, '-d', det, '-l', labels,
+                    '--protocol=2020')
+  assert line == ('ERROR: flag --protocol=2020: value should be one of '
+                  '<2018|current>')

@@ -129,6 +129,21 @@ def test_downstream_rules():
                        "['groundtruth', 'detected'], got 'predicted'"]
 
 
+def test_ava_protocol_is_checked():
+  name = 'const_cl_action_localization_demo'
+  assert exp_factory.get_exp_config(name).task.evaluation.protocol == '2018'
+  assert _problems(name, 'task.evaluation.protocol=latest') == [
+      "task.evaluation.protocol: must be one of ['2018', 'current'], got "
+      "'latest'"]
+  # An unquoted 2018 is a YAML number: the message says so; quoted it works.
+  assert _problems(name, 'task.evaluation.protocol=2018') == [
+      'task.evaluation.protocol: expected str, got 2018 (int)']
+  for value in ("'2018'", 'current'):
+    validation.validate_experiment(hyperparams.override_params_dict(
+        exp_factory.get_exp_config(name), f'task.evaluation.protocol={value}',
+        is_strict=True), 'train')
+
+
 def test_eval_needs_no_train_steps_and_empty_str_means_none():
   params = exp_factory.get_exp_config('const_cl_pretrain_demo')
   params = hyperparams.override_params_dict(

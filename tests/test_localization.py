@@ -236,15 +236,26 @@ class _FixedLogits(tf.keras.layers.Layer):
     return self._logits
 
 
-def test_detected_box_evaluation_through_the_task(tmp_path):
+@pytest.mark.parametrize('protocol', ['2018', 'current'])
+def test_detected_box_evaluation_through_the_task(tmp_path, monkeypatch,
+                                                  protocol):
   """One keyframe, ground truth box A (class 1); detections B (0.95) and A
   (0.9). Class 1 ranks B (false positive) then A (true positive): precision
   0, 1/2 at recall 0, 1 -> AP 0.5. Class 2 has no ground truth: not
-  averaged. The CSV holds the 2 boxes x 2 classes."""
+  averaged. The CSV holds the 2 boxes x 2 classes. The keyframe has ground
+  truth, so both protocols count both detections."""
+  from official_projects_const_cl.evaluation import ava_metrics  # pylint: disable=g-import-not-at-top
   exp = exp_factory.get_exp_config('const_cl_action_localization_demo')
   exp.task.train_data.num_classes = exp.task.validation_data.num_classes = 2
   exp.task.validation_data.eval_boxes = 'detected'
   exp.task.evaluation.label_map_path = ''
+  exp.task.evaluation.protocol = protocol
+  frame_map, used = ava_metrics.frame_map, []
+  def recording_frame_map(*args, **kwargs):
+    result = frame_map(*args, **kwargs)
+    used.append(result['protocol'])
+    return result
+  monkeypatch.setattr(ava_metrics, 'frame_map', recording_frame_map)
   task = localization.LocalizationTask(exp.task, logging_dir=str(tmp_path))
   logit = lambda p: float(np.log(p / (1 - p)))
   box_a, box_b = [0.1, 0.1, 0.5, 0.5], [0.6, 0.6, 0.9, 0.9]
@@ -267,5 +278,6 @@ def test_detected_box_evaluation_through_the_task(tmp_path):
   results = task.reduce_aggregated_logs(state)
   assert results['frame_mAP'] == pytest.approx(0.5)
   assert results['num_keyframes'] == 1
+  assert used == [protocol]
   lines = (tmp_path / 'ava_detections.csv').read_text().strip().splitlines()
   assert len(lines) == 4 and all(l.startswith('vid,0902,') for l in lines)

@@ -8,6 +8,7 @@ on random predictions and on a fake OTB folder read by both, and the readers
 
 import json
 import os
+import re
 
 import numpy as np
 from PIL import Image
@@ -492,8 +493,75 @@ def test_missing_results_are_reported(tmp_path):
   result = otb.evaluate_results_dir(str(tmp_path / 'r'), gt,
                                     skip_missing=True)
   assert list(result['per_sequence']) == ['a']
-  with pytest.raises(ValueError, match='differ in number'):
+  with pytest.raises(ValueError, match=re.escape(
+      f"a: {tmp_path / 'r' / 'a.txt'} has 2 boxes but the ground truth has 3 "
+      'frames')):
     otb.evaluate_results_dir(str(tmp_path / 'r'), {'a': np.ones([3, 4])})
+
+
+def _tiny_otb_root(tmp_path, num_frames=30):
+  """An OTB root with one sequence, Basketball, of `num_frames` frames."""
+  seq = tmp_path / 'OTB' / 'Basketball'
+  (seq / 'img').mkdir(parents=True)
+  for k in range(1, num_frames + 1):
+    (seq / 'img' / f'{k:04d}.jpg').write_bytes(b'')  # Only listed, not read.
+  boxes = np.tile([[10.0, 20.0, 30.0, 40.0]], [num_frames, 1])
+  np.savetxt(seq / 'groundtruth_rect.txt', boxes, fmt='%g', delimiter=',')
+  return str(tmp_path / 'OTB'), boxes
+
+
+def _otb_cli_error(capsys, *args):
+  """Runs the OTB command line; returns its one ERROR line (exit status 2)."""
+  capsys.readouterr()
+  with pytest.raises(SystemExit) as info:
+    otb.console_main(['otb', *args])
+  assert info.value.code == 2
+  err = capsys.readouterr().err
+  assert 'Traceback' not in err, err
+  lines = [l for l in err.splitlines() if l.startswith('ERROR')]
+  assert len(lines) == 1, err
+  return lines[0]
+
+
+def test_command_line_user_errors_name_sequence_and_file(tmp_path, capsys,
+                                                         monkeypatch):
+  monkeypatch.delenv('CONST_CL_DEBUG', raising=False)
+  root, boxes = _tiny_otb_root(tmp_path)
+  results = tmp_path / 'predictions'
+  results.mkdir()
+  pred = results / 'Basketball.txt'
+  np.savetxt(pred, boxes[:25], fmt='%g', delimiter=',')
+  assert _otb_cli_error(capsys, '--root', root, '--results', str(results)) == (
+      f'ERROR: Basketball: {pred} has 25 boxes but the ground truth has 30 '
+      'frames (one box per frame, the first included)')
+  pred.write_text('1,2,3,4\n1,2,3,4\n1,2,x,4\n')
+  assert _otb_cli_error(capsys, '--root', root, '--results', str(results)) == (
+      f"ERROR: {pred}: Line 3: expected 4 numbers (x, y, w, h), got "
+      "'1,2,x,4'.")
+  pred.write_bytes(b'\xff\xfe\x00')
+  assert _otb_cli_error(capsys, '--root', root, '--results',
+                        str(results)).startswith(
+                            f'ERROR: {pred}: not a text file')
+  np.savetxt(pred, boxes, fmt='%g', delimiter=',')
+  (results / 'times').mkdir()
+  times = results / 'times' / 'Basketball_time.txt'
+  times.write_text('0.1\nfast\n')
+  assert _otb_cli_error(capsys, '--root', root, '--results', str(results)) == (
+      f"ERROR: {times}, line 2: expected numbers, got 'fast'.")
+  times.unlink()
+  # An unknown sequence (a KeyError of the reader) and a bad --names.
+  assert _otb_cli_error(capsys, '--root', root, '--results', str(results),
+                        '--sequences', 'Nope') == (
+                            f"ERROR: Unknown sequences under {root!r}: "
+                            "['Nope'].")
+  assert _otb_cli_error(capsys, '--root', root, '--results', str(results),
+                        '--names', 'a,b').startswith(
+                            'ERROR: Need one distinct tracker name per '
+                            '--results folder')
+  # The same files, corrected, score: all 30 boxes equal the ground truth.
+  capsys.readouterr()
+  out = otb.main(['--root', root, '--results', str(results)])
+  assert out['trackers']['predictions']['success_rate'] == 1.0
 
 
 # ----------------------------------------------------------------------------
@@ -601,3 +669,23 @@ def test_got10k_reader_matches_toolkit_on_demo_output(tmp_path):
   for key in ('absence', 'cover', 'cut_by_image'):
     np.testing.assert_array_equal(getattr(ours, key), meta[key])
   assert ours.meta == {'object_class': 'demo', 'motion_adverb': 'slowly'}
+
+
+def test_got10k_count_errors_name_the_file(tmp_path):
+  seq = tmp_path / 'val' / 'GOT-10k_Val_000001'
+  seq.mkdir(parents=True)
+  for k in range(1, 4):
+    (seq / f'{k:08d}.jpg').write_bytes(b'')
+  (seq / 'groundtruth.txt').write_text('1,2,3,4\n1,2,3,4\n')
+  with pytest.raises(ValueError, match=re.escape(
+      f"3 frames but 2 boxes in {seq / 'groundtruth.txt'}.")):
+    tracking_datasets.read_got10k_sequence(str(tmp_path), seq.name, 'val')
+  (seq / 'groundtruth.txt').write_text('1,2,3,4\n1,2,3,4\n1,2,3,4\n')
+  (seq / 'absence.label').write_text('0\n0\n')
+  with pytest.raises(ValueError, match=re.escape(
+      f"3 frames but 2 absence labels in {seq / 'absence.label'}.")):
+    tracking_datasets.read_got10k_sequence(str(tmp_path), seq.name, 'val')
+  (seq / 'absence.label').write_text('0\n0\nyes\n')
+  with pytest.raises(ValueError, match=re.escape(
+      f"{seq / 'absence.label'}, line 3: expected numbers, got 'yes'.")):
+    tracking_datasets.read_got10k_sequence(str(tmp_path), seq.name, 'val')

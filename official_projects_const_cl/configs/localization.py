@@ -23,6 +23,7 @@ from typing import Optional, Tuple
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
+from official_projects_const_cl.configs import ava_protocols
 from official_projects_const_cl.configs import const_cl as const_cl_cfg
 from official_projects_const_cl.configs import demo_paths
 from official_projects_const_cl.configs import validation as checks
@@ -115,13 +116,19 @@ class LocalizationEval(hyperparams.Config):
   excluded_timestamps_path: str = ''
   iou_threshold: float = 0.5
   max_detections_per_keyframe: int = 50
+  # Keyframe rules of ActivityNet's script (`configs/ava_protocols.py`):
+  # '2018' (SlowFast / MMAction2) or 'current'. The task adds ground truth
+  # (possibly no box) for every validation keyframe, so both evaluate the
+  # same keyframes here; they differ on files (docs/metrics.md).
+  protocol: str = ava_protocols.DEFAULT_PROTOCOL
   # Written to model_dir after every evaluation (official CSV format).
   detections_csv_name: str = 'ava_detections.csv'
 
   def value_errors(self) -> checks.Problems:
     return checks.field_errors(
         self, iou_threshold=checks.between(0.0, 1.0, low_open=True),
-        max_detections_per_keyframe=checks.at_least(1))
+        max_detections_per_keyframe=checks.at_least(1),
+        protocol=checks.one_of(*ava_protocols.PROTOCOLS))
 
 
 @dataclasses.dataclass

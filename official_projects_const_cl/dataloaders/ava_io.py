@@ -2,9 +2,12 @@ r"""AVA files: label map, annotation / detection CSVs, excluded timestamps.
 
 The one reader of these files, used by the converter, the localization task
 and the frame-mAP command line. CSV rows are `video_id,timestamp,x1,y1,x2,y2,
-action_id[,person_id | score]` with normalized corners; in memory boxes are
-(y1, x1, y2, x2) (`ops/ava_keyframes.py`). The conversion happens only in
-`read_csv` and `rows_from_keyframes`.
+action_id[,person_id | score]` with normalized corners, and under the
+'current' AVA protocol also `video_id,timestamp` (a keyframe without actions;
+`configs/ava_protocols.py`); in memory boxes are (y1, x1, y2, x2)
+(`ops/ava_keyframes.py`). The conversion happens only in `read_csv` and
+`rows_from_keyframes`. Every error on a file's content is a ValueError that
+names the file (and the line where there is one).
 """
 
 import contextlib
@@ -18,6 +21,7 @@ from typing import (Any, Dict, IO, Iterable, Iterator, List, Mapping,
 
 import numpy as np
 
+from official_projects_const_cl.configs import ava_protocols
 from official_projects_const_cl.ops import ava_keyframes
 
 PathOrFile = Union[str, os.PathLike, IO[str]]
@@ -26,16 +30,40 @@ KeyframeBoxes = ava_keyframes.KeyframeBoxes
 
 @contextlib.contextmanager
 def _open_text(path: PathOrFile) -> Iterator[Tuple[IO[str], str]]:
-  """Yields (text file, display name) for a path or an open text file."""
-  if hasattr(path, 'read'):
-    yield path, str(getattr(path, 'name', '<stream>'))
-  else:
-    with open(path, 'r', newline='', encoding='utf-8') as f:
-      yield f, os.fspath(path)
+  """Yields (text file, display name) for a path or an open text file.
+
+  A file that is not UTF-8 text fails (while it is read in the block) with a
+  ValueError naming it, not with the decoder's nameless message.
+  """
+  name = (str(getattr(path, 'name', '<stream>')) if hasattr(path, 'read')
+          else os.fspath(path))
+  try:
+    if hasattr(path, 'read'):
+      yield path, name
+    else:
+      with open(path, 'r', newline='', encoding='utf-8') as f:
+        yield f, name
+  except UnicodeDecodeError as e:
+    raise ValueError(f'{name} is not UTF-8 text ({e.reason}); expected a '
+                     'CSV / pbtxt text file') from None
 
 
 def _row_error(name: str, line_no: int, problem: str) -> ValueError:
   return ValueError(f'{name}, line {line_no}: {problem}')
+
+
+def _csv_rows(f: IO[str], name: str) -> Iterator[Tuple[int, List[str]]]:
+  """(line number, row) of the non-blank rows; csv.Error names the line."""
+  reader = csv.reader(f)
+  while True:
+    try:
+      row = next(reader)
+    except StopIteration:
+      return
+    except csv.Error as e:
+      raise _row_error(name, reader.line_num, f'not a CSV row ({e})') from None
+    if not _is_blank(row):
+      yield reader.line_num, row
 
 
 def _is_blank(row: Sequence[str]) -> bool:
@@ -165,9 +193,9 @@ def read_label_map(
 
   Raises:
     FileNotFoundError: if the file does not exist.
-    ValueError: naming the file (and the line), when it has no item, on a
-      syntax error, an item without an integer id, an id < 1 (the OD API
-      requires 1-indexed classes) or an id given twice.
+    ValueError: naming the file (and the line), when it has no item, is not
+      UTF-8 text, on a syntax error, an item without an integer id, an id < 1
+      (the OD API requires 1-indexed classes) or an id given twice.
   """
   with _open_text(path) as (f, name):
     text = f.read()
@@ -201,6 +229,9 @@ def read_label_map(
     class_name = entry.get('name', entry.get('display_name', str(class_id)))
     categories.append({'id': class_id, 'name': class_name})
     class_ids.add(class_id)
+  if not categories:
+    raise ValueError(f'Label map {name} has no class: no top-level "item {{ '
+                     'name: ... id: ... }" block (the evaluated classes).')
   return categories, class_ids
 
 
@@ -228,29 +259,34 @@ def read_exclusions(path: Optional[PathOrFile]) -> Set[str]:
   if path is None:
     return excluded
   with _open_text(path) as (f, name):
-    reader = csv.reader(f)
-    for row in reader:
-      if _is_blank(row):
-        continue
+    for line_no, row in _csv_rows(f, name):
       if len(row) != 2:
-        raise _row_error(name, reader.line_num, f'expected 2 columns '
+        raise _row_error(name, line_no, f'expected 2 columns '
                          f'(video_id,timestamp), got {len(row)}: {row!r}')
       try:
         excluded.add(ava_keyframes.make_image_key(row[0], row[1]))
       except ValueError as e:
-        raise _row_error(name, reader.line_num, str(e)) from None
+        raise _row_error(name, line_no, str(e)) from None
   return excluded
 
 
-def _parse_row(row: Sequence[str], is_groundtruth: bool
+def _parse_row(row: Sequence[str], is_groundtruth: bool, protocol: str
                ) -> Tuple[str, float, int, float, float, float, float]:
   """(image key, score, action id, y1, x1, y2, x2) of one CSV row."""
+  kind = ('video_id,timestamp,x1,y1,x2,y2,action_id[,person_id]'
+          if is_groundtruth else
+          'video_id,timestamp,x1,y1,x2,y2,action_id[,score]')
+  if len(row) == 2 and protocol == ava_protocols.PROTOCOL_2018:
+    raise ValueError(
+        f'a two-column row {row!r} (video_id,timestamp: a keyframe without '
+        "actions) belongs to the 'current' AVA protocol; the 2018 one has 7 "
+        f'or 8 columns ({kind}). Evaluate with --protocol=current '
+        '(task.evaluation.protocol=current) or remove the row')
   if len(row) not in (7, 8):
-    kind = ('video_id,timestamp,x1,y1,x2,y2,action_id[,person_id]'
-            if is_groundtruth else
-            'video_id,timestamp,x1,y1,x2,y2,action_id[,score]')
-    raise ValueError(f'expected 7 or 8 columns ({kind}), got {len(row)}: '
-                     f'{row!r}')
+    extra = (' (or 2: video_id,timestamp)'
+             if protocol == ava_protocols.PROTOCOL_CURRENT else '')
+    raise ValueError(f'expected 7 or 8 columns ({kind}){extra}, got '
+                     f'{len(row)}: {row!r}')
   key = ava_keyframes.make_image_key(row[0], row[1])
   try:
     x1, y1, x2, y2 = (float(v) for v in row[2:6])
@@ -278,13 +314,27 @@ def _parse_row(row: Sequence[str], is_groundtruth: bool
 def read_csv(path: PathOrFile,
              class_ids: Optional[Iterable[int]] = None,
              capacity: int = 0,
-             is_groundtruth: bool = False) -> Dict[str, KeyframeBoxes]:
+             is_groundtruth: bool = False,
+             protocol: str = ava_protocols.DEFAULT_PROTOCOL
+             ) -> Dict[str, KeyframeBoxes]:
   """Reads an AVA CSV into {image key: KeyframeBoxes}.
 
   Rows are `video_id,timestamp,x1,y1,x2,y2,action_id[,last]` with normalized
   coordinates. For detections `last` is the score (1.0 when absent, as in the
   official reader); for ground truth (`is_groundtruth=True`) it is the
   person id, which is ignored, and the score is 1.0.
+
+  Under protocol 'current' a row may also be `video_id,timestamp` (a
+  keyframe without actions), and every keyframe named by a row is a key of
+  the result, with no boxes when none of its rows is left (two-column rows,
+  classes outside the whitelist): `frame_map` then evaluates it, as the
+  current ActivityNet script evaluates every key of its ground-truth file.
+  Under '2018' a two-column row is an error naming the file and the line,
+  not a skipped row: the 2018 script stops on it ("Wrong number of
+  columns"), so there is no 2018 number of such a file to reproduce, and a
+  file with such rows was written for the current rules (its unlisted
+  keyframes are meant to be ignored, while '2018' would count their
+  detections as false positives).
 
   Args:
     path: file path or open text file.
@@ -297,6 +347,7 @@ def read_csv(path: PathOrFile,
       strictly higher). 0 keeps all rows. The official evaluation uses 50 for
       detections and 0 for ground truth.
     is_groundtruth: see above; also makes inverted boxes an error.
+    protocol: '2018' or 'current' (`configs/ava_protocols.py`), see above.
 
   Returns:
     Keyframes in order of first appearance. Within a keyframe the rows are
@@ -306,23 +357,32 @@ def read_csv(path: PathOrFile,
   Raises:
     ValueError: naming the file and the line, on a malformed row (wrong number
       of columns, a field that is not a number, a non-finite value, an
-      inverted ground-truth box). Blank lines are skipped.
+      inverted ground-truth box); naming the file if it is not UTF-8 text.
+      Blank lines are skipped.
   """
+  ava_protocols.check_protocol(protocol)
+  keep_every_key = protocol == ava_protocols.PROTOCOL_CURRENT
   whitelist = set(class_ids) if class_ids else None
   entries: Dict[str, list] = {}
   with _open_text(path) as (f, name):
-    reader = csv.reader(f)
-    for row in reader:
-      if _is_blank(row):
+    for line_no, row in _csv_rows(f, name):
+      if len(row) == 2 and keep_every_key:
+        try:
+          entries.setdefault(ava_keyframes.make_image_key(row[0], row[1]), [])
+        except ValueError as e:
+          raise _row_error(name, line_no, str(e)) from None
         continue
       try:
-        key, score, action_id, y1, x1, y2, x2 = _parse_row(row, is_groundtruth)
+        key, score, action_id, y1, x1, y2, x2 = _parse_row(row, is_groundtruth,
+                                                           protocol)
       except ValueError as e:
-        raise _row_error(name, reader.line_num, str(e)) from None
+        raise _row_error(name, line_no, str(e)) from None
+      if keep_every_key:
+        entries.setdefault(key, [])
       if whitelist is not None and action_id not in whitelist:
         continue
       # The line number only breaks ties between identical rows.
-      item = (score, action_id, y1, x1, y2, x2, reader.line_num)
+      item = (score, action_id, y1, x1, y2, x2, line_no)
       rows = entries.setdefault(key, [])
       if capacity <= 0:
         rows.append(item)

@@ -77,17 +77,30 @@ def parse_boxes(text: str) -> np.ndarray:
     if len(fields) != 4:
       raise ValueError(f'Line {number}: expected 4 values (x, y, w, h), got '
                        f'{len(fields)}: {line!r}.')
-    rows.append([float(v) for v in fields])
+    try:
+      rows.append([float(v) for v in fields])
+    except ValueError:
+      raise ValueError(f'Line {number}: expected 4 numbers (x, y, w, h), '
+                       f'got {line!r}.') from None
   return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def _read_text(path: str) -> str:
+  """The text of `path`; a file that is not text is a ValueError naming it."""
+  with open(path, 'r') as f:
+    try:
+      return f.read()
+    except UnicodeDecodeError as e:
+      raise ValueError(f'{path}: not a text file ({e.reason})') from None
 
 
 def read_boxes(path: str) -> np.ndarray:
   """[N, 4] boxes of a ground-truth or result file (see `parse_boxes`)."""
-  with open(path, 'r') as f:
-    try:
-      return parse_boxes(f.read())
-    except ValueError as e:
-      raise ValueError(f'{path}: {e}') from e
+  text = _read_text(path)
+  try:
+    return parse_boxes(text)
+  except ValueError as e:
+    raise ValueError(f'{path}: {e}') from None
 
 
 def _otb_index(root: str, folders: Optional[Iterable[str]] = None
@@ -104,9 +117,8 @@ def _otb_index(root: str, folders: Optional[Iterable[str]] = None
   files = sorted(set(files))
   nonempty = []
   for path in files:
-    with open(path, 'r') as f:
-      if f.read().strip():
-        nonempty.append(path)
+    if _read_text(path).strip():
+      nonempty.append(path)
   folder_names = [os.path.basename(os.path.dirname(p)) for p in nonempty]
   index, seen = [], {}
   for folder, path in zip(folder_names, nonempty):
@@ -168,15 +180,20 @@ def _got10k_dir(root: str, subset: Optional[str]) -> str:
 def list_got10k_sequences(root: str, subset: Optional[str] = None
                           ) -> List[str]:
   """Names in `<root>/<subset>/list.txt` (`<root>/list.txt` without subset)."""
-  with open(os.path.join(_got10k_dir(root, subset), 'list.txt'), 'r') as f:
-    return [line.strip() for line in f.read().splitlines() if line.strip()]
+  text = _read_text(os.path.join(_got10k_dir(root, subset), 'list.txt'))
+  return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _read_label(path: str) -> Optional[np.ndarray]:
   if not os.path.isfile(path):
     return None
-  with open(path, 'r') as f:
-    values = [float(v) for v in f.read().split()]
+  values = []
+  for number, line in enumerate(_read_text(path).splitlines(), 1):
+    try:
+      values.extend(float(v) for v in line.split())
+    except ValueError:
+      raise ValueError(f'{path}, line {number}: expected numbers, got '
+                       f'{line!r}.') from None
   return np.array(values, dtype=np.float64)
 
 
@@ -192,21 +209,23 @@ def read_got10k_sequence(root: str, name: str, subset: Optional[str] = None
   if not os.path.isdir(seq_dir):
     raise KeyError(f'No GOT-10k sequence folder {seq_dir!r}.')
   img_files = sorted(glob.glob(os.path.join(glob.escape(seq_dir), '*.jpg')))
-  boxes = read_boxes(os.path.join(seq_dir, 'groundtruth.txt'))
+  anno_file = os.path.join(seq_dir, 'groundtruth.txt')
+  boxes = read_boxes(anno_file)
   if len(boxes) != len(img_files) and len(boxes) != 1:
     raise ValueError(f'GOT-10k sequence {name}: {len(img_files)} frames but '
-                     f'{len(boxes)} boxes.')
+                     f'{len(boxes)} boxes in {anno_file}.')
   labels = {}
   for key in ('absence', 'cover', 'cut_by_image'):
-    labels[key] = _read_label(os.path.join(seq_dir, f'{key}.label'))
+    label_file = os.path.join(seq_dir, f'{key}.label')
+    labels[key] = _read_label(label_file)
     if labels[key] is not None and len(labels[key]) != len(img_files):
       raise ValueError(f'GOT-10k sequence {name}: {len(img_files)} frames but '
-                       f'{len(labels[key])} {key} labels.')
+                       f'{len(labels[key])} {key} labels in {label_file}.')
   meta = None
   meta_file = os.path.join(seq_dir, 'meta_info.ini')
   if os.path.isfile(meta_file):
-    with open(meta_file, 'r') as f:
-      lines = f.read().strip().splitlines()[1:]  # After the [METAINFO] line.
+    # After the [METAINFO] line.
+    lines = _read_text(meta_file).strip().splitlines()[1:]
     meta = dict(line.split(': ', 1) for line in lines if ': ' in line)
   return TrackingSequence(name=name, img_files=img_files, boxes=boxes,
                           meta=meta, **labels)

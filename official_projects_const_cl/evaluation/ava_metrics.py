@@ -1,16 +1,29 @@
 """Frame-mAP@0.5 IoU for AVA v2.2 and AVA-Kinetics (supp. §3.2).
 
-A numpy implementation of the official ActivityNet AVA metric (the
-vendored TF Object Detection API `PascalDetectionEvaluator`), written from
-the protocol, not copied. The protocol step by step and our decisions where
-it is unspecified: docs/metrics.md. Boxes in memory are float64 [N, 4]
-(y1, x1, y2, x2); the CSV files (`dataloaders/ava_io.py`) are (x1, y1, x2, y2).
+A numpy implementation of ActivityNet's AVA metric (`get_ava_performance.py`
+with its vendored TF Object Detection API `PascalDetectionEvaluator`),
+written from the protocol, not copied. The script changed its keyframe rules
+in 2020, so `frame_map` takes a `protocol`:
+
+* '2018' (default): the script before commit c070fdb (2020-04-24), the one
+  SlowFast and MMAction2 vendor: detections on a keyframe without
+  ground-truth boxes are false positives; every CSV row has 7 or 8 columns.
+* 'current': the script since: detections on a keyframe that has no row in
+  the ground-truth file are ignored; a two-column row `video_id,timestamp`
+  marks a keyframe without actions, whose detections are false positives.
+
+Both keep at most 50 detection rows per keyframe (the script's cap since
+2019-03; SlowFast and MMAction2 vendor it without: `detection_capacity=0`).
+The protocol step by step and our decisions where it is unspecified:
+docs/metrics.md. Boxes in memory are float64 [N, 4] (y1, x1, y2, x2); the CSV
+files (`dataloaders/ava_io.py`) are (x1, y1, x2, y2).
 """
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set
 
 import numpy as np
 
+from official_projects_const_cl.configs import ava_protocols
 from official_projects_const_cl.ops import ava_keyframes
 
 DEFAULT_IOU_THRESHOLD = 0.5
@@ -171,13 +184,15 @@ def frame_map(groundtruth: Mapping[Any, Any],
               class_ids: Iterable[int],
               exclusions: Iterable[str] = (),
               iou_threshold: float = DEFAULT_IOU_THRESHOLD,
-              detection_capacity: int = ava_keyframes.DETECTION_CAPACITY
+              detection_capacity: int = ava_keyframes.DETECTION_CAPACITY,
+              protocol: str = ava_protocols.DEFAULT_PROTOCOL
               ) -> Dict[str, Any]:
   """Frame-mAP of AVA-style keyframe detections (protocol: docs/metrics.md).
 
   Args:
     groundtruth: {image key: KeyframeBoxes or (boxes, labels[, scores])},
-      e.g. `read_csv(..., is_groundtruth=True)`. Boxes (y1, x1, y2, x2).
+      e.g. `read_csv(..., is_groundtruth=True)`. Boxes (y1, x1, y2, x2). A
+      key with no rows (boxes [0, 4]) is a keyframe without actions.
     detections: the same with scores, e.g. `read_csv(...)`.
     class_ids: the label-map class ids: the whitelist and the classes
       averaged (those with ground truth).
@@ -185,6 +200,12 @@ def frame_map(groundtruth: Mapping[Any, Any],
     iou_threshold: a detection matches a ground-truth box at IoU >= this.
     detection_capacity: detection rows kept per keyframe (highest scores,
       ties in input order) after the whitelist; 0 = no cap.
+    protocol: '2018' (what SlowFast / MMAction2 report): a detection on a
+      keyframe without ground-truth boxes is a false positive. 'current'
+      (today's `get_ava_performance.py`): detections on keyframes that are
+      not keys of `groundtruth` are ignored; a key with no rows, or with
+      rows of other classes only, is evaluated, so its detections are false
+      positives. Excluded keyframes are dropped under both.
 
   Returns:
     'mAP': mean AP over classes with ground truth (NaN if there are none).
@@ -194,16 +215,28 @@ def frame_map(groundtruth: Mapping[Any, Any],
     'per_class_num_detections': {class id: detections evaluated}.
     'num_evaluated_classes': classes with ground truth (also under
       'num_classes_with_groundtruth').
-    'num_keyframes': keyframes with ground truth or detections left after
-      exclusions and the whitelist.
-    'iou_threshold': the threshold used.
+    'num_keyframes': keyframes with ground truth or scored detections left
+      after exclusions, the whitelist and (under 'current') the ignored
+      keyframes.
+    'num_ignored_detections': detection rows (after the whitelist and the
+      cap) on keyframes without a ground-truth key, left out under
+      'current'; 0 under '2018'.
+    'iou_threshold', 'protocol': the settings used.
   """
   class_array = _class_array(class_ids)
+  ava_protocols.check_protocol(protocol)
   if not 0.0 <= iou_threshold <= 1.0:
     raise ValueError(f'iou_threshold must be in [0, 1], got {iou_threshold}')
   excluded = {ava_keyframes.normalize_key(k) for k in exclusions}
   gt = _prepare(groundtruth, class_array, excluded, True, 0)
   det = _prepare(detections, class_array, excluded, False, detection_capacity)
+  num_ignored = 0
+  if protocol == ava_protocols.PROTOCOL_CURRENT:
+    # Every key of the ground truth, even one without (whitelisted) rows.
+    evaluated = {ava_keyframes.normalize_key(k) for k in groundtruth}
+    num_ignored = sum(f.labels.size for k, f in det.items()
+                      if k not in evaluated)
+    det = {k: f for k, f in det.items() if k in evaluated}
 
   det_labels, det_scores, det_tp = [], [], []
   for key, frame in det.items():
@@ -242,7 +275,9 @@ def frame_map(groundtruth: Mapping[Any, Any],
       'num_evaluated_classes': len(evaluated),
       'num_classes_with_groundtruth': len(evaluated),
       'num_keyframes': len(set(gt) | set(det)),
+      'num_ignored_detections': int(num_ignored),
       'iou_threshold': float(iou_threshold),
+      'protocol': protocol,
   }
 
 
@@ -335,7 +370,9 @@ class AvaEvaluator:
 
   def result(self, class_ids: Optional[Iterable[int]] = None,
              exclusions: Iterable[str] = (),
-             iou_threshold: float = DEFAULT_IOU_THRESHOLD) -> Dict[str, Any]:
+             iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+             protocol: str = ava_protocols.DEFAULT_PROTOCOL
+             ) -> Dict[str, Any]:
     """`frame_map` of everything added so far.
 
     Args:
@@ -343,6 +380,8 @@ class AvaEvaluator:
         equal them when both are given).
       exclusions: image keys to drop.
       iou_threshold: matching threshold.
+      protocol: see `frame_map`; under 'current' a keyframe is evaluated iff
+        `add_groundtruth` was called for it (with boxes or without).
 
     Returns:
       See `frame_map`.
@@ -359,4 +398,4 @@ class AvaEvaluator:
                          'built with (its cap was applied after that '
                          'whitelist)')
     return frame_map(self.groundtruth(), self.detections(), class_array,
-                     exclusions, iou_threshold, self._capacity)
+                     exclusions, iou_threshold, self._capacity, protocol)

@@ -5,8 +5,9 @@ r"""Command line: OTB one-pass evaluation of tracker result folders.
       [--report_dir=reports]
 prints the summary as JSON and, with --report_dir, writes performance.json
 (the toolkit's 'overall' / 'seq_wise' structure) and success_plots.png /
-precision_plots.png. Metrics: `otb_metrics`; datasets:
-`dataloaders/tracking_datasets.py`.
+precision_plots.png. A missing or malformed file exits with status 2 and one
+message naming the file (and sequence / line). Metrics: `otb_metrics`;
+datasets: `dataloaders/tracking_datasets.py`.
 """
 
 import json
@@ -29,6 +30,13 @@ def evaluate_results_dir(results_dir: str,
   """`evaluate_sequences` of the `<seq>.txt` predictions in `results_dir`.
 
   A sequence without a result file is an error unless `skip_missing`.
+
+  Raises:
+    FileNotFoundError: naming `results_dir` and the sequences without
+      results.
+    ValueError: naming the sequence and its file, when a result file has
+      another number of boxes than the ground truth has frames (or cannot be
+      parsed, or the ground truth has no frame).
   """
   missing = [n for n in ground_truth
              if not os.path.isfile(os.path.join(results_dir, f'{n}.txt'))]
@@ -38,9 +46,20 @@ def evaluate_results_dir(results_dir: str,
         f'{len(ground_truth)} sequences: {missing[:10]}'
         + (' ...' if len(missing) > 10 else ''))
   names = [n for n in ground_truth if n not in missing]
+  sequences = {}
+  for name in names:
+    path = os.path.join(results_dir, f'{name}.txt')
+    boxes = tracking_datasets.read_results(results_dir, name)
+    num_frames = len(ground_truth[name])
+    if num_frames == 0:
+      raise ValueError(f'{name}: the ground truth has no frame')
+    if len(boxes) != num_frames:
+      raise ValueError(f'{name}: {path} has {len(boxes)} boxes but the '
+                       f'ground truth has {num_frames} frames (one box per '
+                       'frame, the first included)')
+    sequences[name] = (boxes, ground_truth[name])
   return otb_metrics.evaluate_sequences(
-      {n: (tracking_datasets.read_results(results_dir, n), ground_truth[n])
-       for n in names},
+      sequences,
       times={n: tracking_datasets.read_times(results_dir, n) for n in names})
 
 
@@ -74,8 +93,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
   names = ([n.strip() for n in args.names.split(',')] if args.names else
            [os.path.basename(os.path.normpath(d)) for d in args.results])
   if len(names) != len(args.results) or len(set(names)) != len(names):
-    raise ValueError(f'Need one distinct tracker name per results folder; '
-                     f'got {names} for {args.results}.')
+    raise ValueError(f'Need one distinct tracker name per --results folder '
+                     f'(--names, or the folder names); got {names} for '
+                     f'{args.results}.')
   ground_truth = tracking_datasets.load_ground_truth(
       args.root, args.layout, args.subset,
       args.sequences.split(',') if args.sequences else None)
@@ -99,8 +119,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
 
 
 def console_main(argv: Optional[List[str]] = None) -> None:
-  """`main` with exit statuses: a missing / malformed file is exit 2."""
-  errors.run_main(main, argv, user_errors=(ValueError, OSError))
+  """`main` with exit statuses: a missing / malformed file is exit 2.
+
+  KeyError is a user error too: the readers raise it for an unknown
+  sequence name or folder (`--sequences`, `--root`).
+  """
+  errors.run_main(main, argv, user_errors=(ValueError, OSError, KeyError))
 
 
 if __name__ == '__main__':

@@ -1,8 +1,9 @@
 """AVA keyframe keys and boxes, shared by the AVA reader and the metric.
 
 A keyframe ("image key") is `f'{video_id},{int(timestamp):04d}'`, as in
-ActivityNet's `get_ava_performance.py`; its boxes are float64 [N, 4]
-normalized (y1, x1, y2, x2) with action ids and scores (paper §4.2, AVA).
+ActivityNet's `get_ava_performance.py` before 2020 (docs/metrics.md); its
+boxes are float64 [N, 4] normalized (y1, x1, y2, x2) with action ids and
+scores (paper §4.2, AVA).
 """
 
 import math
@@ -54,7 +55,7 @@ def timestamp_value(timestamp: Timestamp) -> Union[int, float]:
 
 
 def make_image_key(video_id: str, timestamp: Timestamp) -> str:
-  """The keyframe id used by the official script: 'video_id,%04d'.
+  """The keyframe id of the 2018 official script: 'video_id,%04d'.
 
   Args:
     video_id: YouTube / Kinetics video id.
@@ -62,8 +63,9 @@ def make_image_key(video_id: str, timestamp: Timestamp) -> str:
 
   Returns:
     f'{video_id},{int(timestamp):04d}' for integral timestamps, e.g.
-    'abc,0902'; f'{video_id},{float(timestamp)!r}' otherwise (an extension:
-    the official script rejects non-integral timestamps).
+    'abc,0902'; f'{video_id},{float(timestamp)!r}' otherwise (the 2018
+    script rejects non-integral timestamps; the current one keys them as
+    '%.6f', which groups timestamps as this key does down to a microsecond).
 
   Raises:
     ValueError: if the timestamp is not a finite number.

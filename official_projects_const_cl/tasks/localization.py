@@ -200,7 +200,8 @@ class LocalizationTask(base_task.Task):
                   if eval_cfg.excluded_timestamps_path else set())
     evaluator = aggregated_logs.evaluator
     results = evaluator.result(sorted(names), exclusions=exclusions,
-                               iou_threshold=eval_cfg.iou_threshold)
+                               iou_threshold=eval_cfg.iou_threshold,
+                               protocol=eval_cfg.protocol)
     if self.logging_dir and eval_cfg.detections_csv_name:
       path = os.path.join(self.logging_dir, eval_cfg.detections_csv_name)
       ava_io.write_keyframes_csv(path, evaluator.detections())
