@@ -40,18 +40,20 @@ def clips_to_float(clips: tf.Tensor) -> tf.Tensor:
   return tf.cast(clips, tf.float32)
 
 
-def backbone_features(backbone: tf_keras.Model, images: tf.Tensor
+def backbone_features(images: tf.Tensor, model: tf_keras.Model
                      ) -> Dict[str, tf.Tensor]:
   """Endpoint maps and pooled res5 features of float32 [0, 1] clips.
 
+  The `inference_step` of `BackboneExportModule` (hence the `model` name).
+
   Args:
-    backbone: a backbone returning a dict of `[B, T', H', W', C]` endpoints.
     images: float32 `[B, T, H, W, 3]` in [0, 1].
+    model: a backbone returning a dict of `[B, T', H', W', C]` endpoints.
 
   Returns:
     float32 `{endpoint: map, 'pooled_<res5 endpoint>': [B, C]}` (module doc).
   """
-  endpoints = backbone(images, training=False)
+  endpoints = model(images, training=False)
   outputs = {name: tf.cast(x, tf.float32) for name, x in endpoints.items()}
   for name in POOLED_ENDPOINTS:
     if name in outputs:
