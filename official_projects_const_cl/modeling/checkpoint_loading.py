@@ -124,7 +124,12 @@ def compare(model: tf.Module, saved: Dict[str, List[int]],
     'shape': model variables whose saved shape differs;
     'unused': checkpoint keys no model variable takes.
   """
-  expected = variable_keys(model, prefix)
+  return _differences(variable_keys(model, prefix), saved)
+
+
+def _differences(expected: Dict[str, tf.Variable],
+                 saved: Dict[str, List[int]]) -> Dict[str, List[str]]:
+  """`compare` of expected {key: variable} and saved {key: shape}."""
   missing, shape = [], []
   for key, var in expected.items():
     if key not in saved:
@@ -192,8 +197,9 @@ def restore_backbone(backbone: tf_keras.Model, checkpoint: str,
 def restore_model(model: tf_keras.Model, init_checkpoint: str) -> RestoreReport:
   """Restores a whole pretraining model (backbone and heads), all or nothing.
 
-  The trainer saves the model under `model/` (next to its `backbone/`
-  item); every model variable must be there with its shape.
+  The trainer saves `tf.train.Checkpoint(model=model, **checkpoint_items)`:
+  the backbone's variables under `backbone/` (its shortest path), the heads'
+  under `model/`. Every model variable must be there with its shape.
 
   Args:
     model: a built pretraining model of the checkpoint's structure
@@ -208,12 +214,16 @@ def restore_model(model: tf_keras.Model, init_checkpoint: str) -> RestoreReport:
     CheckpointMismatchError: listing missing / mismatched / unused variables.
   """
   checkpoint = resolve_checkpoint(init_checkpoint)
-  saved = checkpoint_variables(checkpoint, prefix='model')
+  items = dict(getattr(model, 'checkpoint_items', {}))
+  root = tf.train.Checkpoint(model=model, **items)
+  saved = {}
+  for prefix in ['model'] + sorted(items):
+    saved.update(checkpoint_variables(checkpoint, prefix=prefix))
   if not saved:
     raise CheckpointMismatchError(
         f'{checkpoint} has no model variables (no "model/..." entries); it '
         'must be a checkpoint written by a pretraining run of this project.')
-  diff = compare(model, saved, prefix='model')
+  diff = _differences(variable_keys(root, ''), saved)
   if any(diff.values()):
     raise CheckpointMismatchError(
         f'{checkpoint} does not fit the pretraining model of this experiment:'
@@ -224,7 +234,7 @@ def restore_model(model: tf_keras.Model, init_checkpoint: str) -> RestoreReport:
         _listing('shape mismatches', diff['shape']) +
         _listing('checkpoint variables the model does not have',
                  diff['unused']))
-  status = tf.train.Checkpoint(model=model).read(checkpoint)
+  status = root.read(checkpoint)
   status.expect_partial().assert_existing_objects_matched()
   report = RestoreReport(
       checkpoint=checkpoint, step=_checkpoint_step(checkpoint),
