@@ -112,3 +112,28 @@ def test_bad_box_and_missing_box_are_one_user_error(record, tmp_path, capsys):
     err = capsys.readouterr().err
     assert message in err and 'Traceback' not in err
   assert not os.path.exists(tmp_path / 'attention_layer0_head0.png')
+
+
+def test_whole_model_restore_is_checked(tmp_path):
+  params = experiment_runner.experiment_config(EXPERIMENT, OVERRIDE)
+  source, _ = pretrained_model.build_pretrained_model(params, None)
+  rng = np.random.default_rng(0)
+  for var in source.weights:
+    var.assign(rng.uniform(0.5, 1.5, var.shape).astype(np.float32))
+  tf.train.Checkpoint(model=source, **source.checkpoint_items).save(
+      str(tmp_path / 'ckpt'))
+  restored, report = pretrained_model.build_pretrained_model(
+      params, str(tmp_path), with_heads=True)
+  assert report.restored == 'model'
+  assert report.summary().startswith(
+      f'Restored {len(source.weights)} model variables')
+  for a, b in zip(source.weights, restored.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  other = experiment_runner.experiment_config(
+      EXPERIMENT, OVERRIDE + ',task.model.region_head.num_heads=3')
+  with pytest.raises(errors.UserError, match='does not fit the pretraining '
+                     'model') as e:
+    pretrained_model.build_pretrained_model(other, str(tmp_path),
+                                            with_heads=True)
+  assert 'shape mismatches' in str(e.value)
+  assert 'cross_attention_0' in str(e.value)
