@@ -128,7 +128,10 @@ def extract(embedder: feature_extraction.ClipEmbedder, input_path: str,
       feats, starts = embedder(item.read_frames())
     except (feature_extraction.VideoFailure,
             video_sources.VideoReadError) as e:
-      failures.append((item.file, str(e)))
+      reason = str(e)  # The readers' messages may start with the file.
+      if reason.startswith(item.file + ': '):
+        reason = reason[len(item.file) + 2:]
+      failures.append((item.file, reason))
       reporter.add(failed=True)
       continue
     for k, start in enumerate(starts):
