@@ -40,38 +40,45 @@ def trained(tmp_path_factory):
   return model, model_dir
 
 
-@pytest.mark.parametrize('input_type', ['uint8', 'float32'])
-def test_reloaded_saved_model_matches_keras(trained, tmp_path, input_type):
+def test_reloaded_saved_model_matches_keras(trained, tmp_path):
   model, model_dir = trained
   path, spec = export_saved_model.export_saved_model(
-      EXPERIMENT, model_dir, str(tmp_path / 'sm'), input_type=input_type,
+      EXPERIMENT, model_dir, str(tmp_path / 'sm'), input_type='float32',
       params_override=OVERRIDE)
   assert spec.shape.as_list() == [None, T, S, S, 3]
+  assert spec.dtype == tf.float32
   loaded = tf.saved_model.load(path)
-  serve = loaded.signatures['serving_default']
+  assert sorted(loaded.signatures) == ['serving_default', 'serving_float32',
+                                       'serving_uint8']
   rng = np.random.default_rng(1)
   pixels = rng.integers(0, 256, (2, T, S, S, 3)).astype(np.uint8)
-  clips = pixels if input_type == 'uint8' else pixels / np.float32(255)
-  got = serve(clips=tf.constant(clips, tf.as_dtype(input_type)))
   endpoints = model.backbone(tf.constant(pixels / np.float32(255)),
                              training=False)
-  assert sorted(got) == sorted(
-      ['res2', 'res3', 'res4', 'res5_g', 'res5_r', 'pooled_res5_g',
-       'pooled_res5_r'])
-  for name, value in endpoints.items():
-    np.testing.assert_allclose(got[name].numpy(), value.numpy(), atol=1e-5,
-                               rtol=1e-5)
-  for name in ('res5_g', 'res5_r'):
-    pooled = endpoints[name].numpy().mean(axis=(1, 2, 3))
-    assert got['pooled_' + name].shape == (2, pooled.shape[-1])
-    np.testing.assert_allclose(got['pooled_' + name].numpy(), pooled,
-                               atol=1e-5, rtol=1e-5)
-  # The restored weights, not a fresh initialization, were exported.
   fresh, _ = pretrained_model.build_pretrained_model(
       experiment_runner.experiment_config(EXPERIMENT, OVERRIDE), None)
   fresh_g = fresh.backbone(tf.constant(pixels / np.float32(255)),
                            training=False)['res5_g'].numpy().mean((1, 2, 3))
-  assert np.abs(fresh_g - got['pooled_res5_g'].numpy()).max() > 1e-3
+  for name, clips in (('serving_uint8', tf.constant(pixels)),
+                      ('serving_float32', tf.constant(pixels / np.float32(
+                          255))),
+                      ('serving_default', tf.constant(pixels / np.float32(
+                          255)))):
+    got = loaded.signatures[name](clips=clips)
+    assert sorted(got) == sorted(
+        ['res2', 'res3', 'res4', 'res5_g', 'res5_r', 'pooled_res5_g',
+         'pooled_res5_r'])
+    for key, value in endpoints.items():
+      np.testing.assert_allclose(got[key].numpy(), value.numpy(), atol=1e-5,
+                                 rtol=1e-5)
+    for key in ('res5_g', 'res5_r'):
+      pooled = endpoints[key].numpy().mean(axis=(1, 2, 3))
+      assert got['pooled_' + key].shape == (2, pooled.shape[-1])
+      np.testing.assert_allclose(got['pooled_' + key].numpy(), pooled,
+                                 atol=1e-5, rtol=1e-5)
+    # The restored weights, not a fresh initialization, were exported.
+    assert np.abs(fresh_g - got['pooled_res5_g'].numpy()).max() > 1e-3
+  with pytest.raises(tf.errors.InvalidArgumentError, match='uint8'):
+    loaded.signatures['serving_default'](clips=tf.constant(pixels))
 
 
 def test_fixed_batch_size_and_uint8_scaling(tmp_path):
@@ -80,6 +87,10 @@ def test_fixed_batch_size_and_uint8_scaling(tmp_path):
   module = export_module.BackboneExportModule(
       params, model.backbone, (T, S, S), 'uint8', batch_size=3)
   assert module.input_signature.shape.as_list() == [3, T, S, S, 3]
+  assert module.input_signature.dtype == tf.uint8
+  assert module.function_keys == {'clips': 'serving_default',
+                                  'clips_uint8': 'serving_uint8',
+                                  'clips_float32': 'serving_float32'}
   np.testing.assert_allclose(
       export_module.clips_to_float(tf.constant([0, 51, 255], tf.uint8)),
       [0.0, 0.2, 1.0], atol=1e-7)

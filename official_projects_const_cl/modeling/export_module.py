@@ -14,6 +14,8 @@ res5_r for region-level ones):
 Input `clips` `[B, T, H, W, 3]` at the training clip shape: uint8 in
 [0, 255], or float32 in [0, 1] (what the input pipeline feeds the model,
 dataloaders/pretrain_input.py); uint8 clips are divided by 255. The
+`serving_default` signature takes the chosen input type; `serving_uint8`
+and `serving_float32` are both always there. The
 backbone runs in inference mode (BatchNorm moving statistics).
 """
 
@@ -25,8 +27,10 @@ import tf_keras
 from official.core import export_base
 
 INPUT_TYPES = ('uint8', 'float32')
-# Function key of `get_inference_signatures` (the only signature).
-CLIPS_FUNCTION_KEY = 'clips'
+# Function keys of `get_inference_signatures`: clips of each input type,
+# and 'clips' for those of the module's `input_type`.
+FUNCTION_KEYS = {t: f'clips_{t}' for t in INPUT_TYPES}
+DEFAULT_FUNCTION_KEY = 'clips'
 CLIPS_INPUT_NAME = 'clips'
 POOLED_PREFIX = 'pooled_'
 # Endpoints whose global average is also output, when the backbone has them.
@@ -95,9 +99,23 @@ class BackboneExportModule(export_base.ExportModule):
 
   @property
   def input_signature(self) -> tf.TensorSpec:
+    """The clips of the default signature (`input_type`)."""
+    return self.clips_spec(self._input_type)
+
+  def clips_spec(self, input_type: str) -> tf.TensorSpec:
     return tf.TensorSpec([self._batch_size] + self._clip_shape + [3],
-                         tf.dtypes.as_dtype(self._input_type),
+                         tf.dtypes.as_dtype(input_type),
                          name=CLIPS_INPUT_NAME)
+
+  @property
+  def function_keys(self) -> Dict[str, str]:
+    """{function key: signature name}: `serving_default` (`input_type`),
+    `serving_uint8` and `serving_float32`."""
+    keys = {DEFAULT_FUNCTION_KEY:
+                tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY}
+    for input_type in INPUT_TYPES:
+      keys[FUNCTION_KEYS[input_type]] = f'serving_{input_type}'
+    return keys
 
   def serve(self, clips: tf.Tensor) -> Mapping[str, tf.Tensor]:
     """Features of `clips` [B, T, H, W, 3] (module doc)."""
@@ -109,14 +127,16 @@ class BackboneExportModule(export_base.ExportModule):
 
   def get_inference_signatures(self, function_keys: Dict[str, str]
                                ) -> Dict[str, Any]:
-    """{signature name: concrete function} for `{'clips': name}`."""
+    """{signature name: concrete function} for {'clips_<type>': name}."""
+    types = {key: t for t, key in FUNCTION_KEYS.items()}
+    types[DEFAULT_FUNCTION_KEY] = self._input_type
     signatures = {}
     for key, name in function_keys.items():
-      if key != CLIPS_FUNCTION_KEY:
+      if key not in types:
         raise ValueError(f'unknown function key {key!r}; this module serves '
-                         f'{CLIPS_FUNCTION_KEY!r}.')
+                         f'{sorted(types)}.')
       signatures[name] = self.serve_clips.get_concrete_function(
-          self.input_signature)
+          self.clips_spec(types[key]))
     return signatures
 
 
@@ -131,5 +151,5 @@ def export(module: BackboneExportModule, export_dir: str) -> str:
     The export directory.
   """
   return export_base.export(
-      module, [CLIPS_FUNCTION_KEY], export_dir, checkpoint_path=None,
+      module, module.function_keys, export_dir, checkpoint_path=None,
       timestamped=False)
