@@ -9,8 +9,8 @@ model_dir or checkpoint prefix, checked variable by variable) and written
 with Model Garden's export library (`modeling/export_module.py`). The
 `serving_default` signature takes `clips` `[B, T, H, W, 3]` at the
 experiment's clip shape (`task.train_data.feature_shape`) of --input_type,
-uint8 0..255 or float32 0..1 (`serving_uint8` / `serving_float32` take
-either), and returns `pooled_res5_g`, `pooled_res5_r` `[B, C]` and the
+uint8 0..255 or float32 0..1 (`serving_uint8` / `serving_float32`: uint8 /
+float32 clips), and returns `pooled_res5_g`, `pooled_res5_r` `[B, C]` and the
 endpoint maps `res2` ... `res5_r` `[B, T', H', W', C]`. Exit status: 0, or
 2 with one `ERROR:` line for a bad flag, config or checkpoint (`errors.py`).
 """
@@ -83,8 +83,8 @@ def cli(argv: Optional[List[str]] = None) -> int:
                             config_files=args.config_file)
   shape = ', '.join('B' if s is None else str(s) for s in spec.shape)
   print(f'Wrote a SavedModel to {path}: signature serving_default takes '
-        f'clips [{shape}] {spec.dtype.name} (serving_uint8 and '
-        'serving_float32 take either type) and returns the pooled res5 '
+        f'clips [{shape}] {spec.dtype.name} (serving_uint8 / '
+        'serving_float32: uint8 / float32 clips) and returns the pooled res5 '
         'features and the endpoint maps.', flush=True)
   return errors.EXIT_OK
 

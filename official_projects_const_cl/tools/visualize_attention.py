@@ -138,7 +138,7 @@ def cli(argv: Optional[List[str]] = None) -> int:
 
 def main(argv: Optional[List[str]] = None) -> None:
   """Console-script entry point (exit status 0 / 1 / 2)."""
-  errors.run_main(cli, argv, user_errors=pretrained_model.CHECKPOINT_ERRORS)
+  errors.run_main(cli, argv)
 
 
 if __name__ == '__main__':
