@@ -41,6 +41,12 @@ setuptools.setup(
             'official_projects_const_cl.tools.convert_ava:main',
             'const-cl-validate-records='
             'official_projects_const_cl.tools.validate_records:main',
+            'const-cl-export-saved-model='
+            'official_projects_const_cl.tools.export_saved_model:main',
+            'const-cl-extract-features='
+            'official_projects_const_cl.tools.extract_features:main',
+            'const-cl-visualize-attention='
+            'official_projects_const_cl.tools.visualize_attention:main',
         ],
     },
 )

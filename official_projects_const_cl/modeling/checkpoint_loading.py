@@ -46,10 +46,11 @@ class RestoreReport:
   num_parameters: int
   res5_branch: Optional[str]
   unused_layers: Tuple[str, ...] = ()
+  restored: str = 'backbone'  # What was restored: 'backbone' or 'model'.
 
   def summary(self) -> str:
     step = '' if self.step is None else f' (step {self.step})'
-    text = (f'Restored {self.num_variables} backbone variables '
+    text = (f'Restored {self.num_variables} {self.restored} variables '
             f'({self.num_parameters:,} values) from {self.checkpoint}{step}')
     if self.res5_branch:
       text += f'; res5 <- pretrained {self.res5_branch}'
@@ -123,7 +124,12 @@ def compare(model: tf.Module, saved: Dict[str, List[int]],
     'shape': model variables whose saved shape differs;
     'unused': checkpoint keys no model variable takes.
   """
-  expected = variable_keys(model, prefix)
+  return _differences(variable_keys(model, prefix), saved)
+
+
+def _differences(expected: Dict[str, tf.Variable],
+                 saved: Dict[str, List[int]]) -> Dict[str, List[str]]:
+  """`compare` of expected {key: variable} and saved {key: shape}."""
   missing, shape = [], []
   for key, var in expected.items():
     if key not in saved:
@@ -186,6 +192,57 @@ def restore_backbone(backbone: tf_keras.Model, checkpoint: str,
   status = tf.train.Checkpoint(backbone=backbone).read(checkpoint)
   status.expect_partial().assert_existing_objects_matched()
   return len(backbone.weights)
+
+
+def restore_model(model: tf_keras.Model, init_checkpoint: str) -> RestoreReport:
+  """Restores a whole pretraining model (backbone and heads), all or nothing.
+
+  The trainer saves `tf.train.Checkpoint(model=model, **checkpoint_items)`:
+  the backbone's variables under `backbone/` (its shortest path), the heads'
+  under `model/`. Every model variable must be there with its shape.
+
+  Args:
+    model: a built pretraining model of the checkpoint's structure
+      (`ConstClModel.build_heads()` creates the head weights).
+    init_checkpoint: a pretraining model_dir or checkpoint prefix.
+
+  Returns:
+    A `RestoreReport` (also logged).
+
+  Raises:
+    FileNotFoundError: no checkpoint at `init_checkpoint`.
+    CheckpointMismatchError: listing missing / mismatched / unused variables.
+  """
+  checkpoint = resolve_checkpoint(init_checkpoint)
+  items = dict(getattr(model, 'checkpoint_items', {}))
+  root = tf.train.Checkpoint(model=model, **items)
+  saved = {}
+  for prefix in ['model'] + sorted(items):
+    saved.update(checkpoint_variables(checkpoint, prefix=prefix))
+  if not saved:
+    raise CheckpointMismatchError(
+        f'{checkpoint} has no model variables (no "model/..." entries); it '
+        'must be a checkpoint written by a pretraining run of this project.')
+  diff = _differences(variable_keys(root, ''), saved)
+  if any(diff.values()):
+    raise CheckpointMismatchError(
+        f'{checkpoint} does not fit the pretraining model of this experiment:'
+        f' it holds {len(saved)} model variables, the model has '
+        f'{len(model.weights)}.' +
+        _listing('model variables missing from the checkpoint',
+                 diff['missing']) +
+        _listing('shape mismatches', diff['shape']) +
+        _listing('checkpoint variables the model does not have',
+                 diff['unused']))
+  status = root.read(checkpoint)
+  status.expect_partial().assert_existing_objects_matched()
+  report = RestoreReport(
+      checkpoint=checkpoint, step=_checkpoint_step(checkpoint),
+      num_variables=len(model.weights),
+      num_parameters=int(sum(np.prod(w.shape) for w in model.weights)),
+      res5_branch=None, restored='model')
+  logging.info('%s', report.summary())
+  return report
 
 
 def restore_pretrained_backbone(backbone: tf_keras.Model, init_checkpoint: str,

@@ -21,7 +21,7 @@ global on res5_g, local on res5_r), 'res5' (both on a single res5) and
 `official.vision.modeling.factory_3d`.
 """
 
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import tensorflow as tf
 import tf_keras
@@ -167,6 +167,23 @@ class ConstClModel(tf_keras.Model):
   @property
   def region_head(self) -> Optional[RegionHead]:
     return self._region_head
+
+  @property
+  def context_length(self) -> int:
+    return self._context_length
+
+  @property
+  def local_feature_shape(self) -> Optional[Tuple[int, int, int]]:
+    """(T', H', W') of the local feature map (region features, context F'c).
+
+    None without a region head.
+    """
+    if self._local_endpoint is None:
+      return None
+    _, t, h, w, _ = self._backbone.output_specs[self._local_endpoint]
+    if self._loss_endpoint == 'res4_pooled':  # 2x2 VALID average pooling.
+      h, w = h // 2, w // 2
+    return int(t), int(h), int(w)
 
   @property
   def checkpoint_items(self) -> Dict[str, tf.Module]:

@@ -172,13 +172,17 @@ def check_experiment_name(name: str) -> None:
 
 
 def experiment_config(experiment: str, params_override: str = '',
-                      mode: Optional[str] = None) -> cfg.ExperimentConfig:
-  """A registered experiment with a Model Garden override, checked, locked.
+                      mode: Optional[str] = None,
+                      config_files: Sequence[str] = ()
+                      ) -> cfg.ExperimentConfig:
+  """A registered experiment with Model Garden overrides, checked, locked.
 
   Args:
     experiment: a registered experiment name.
-    params_override: yaml string or 'a.b=c,...'.
+    params_override: yaml string or 'a.b=c,...' (applied last).
     mode: the mode it will run in, for `validation.validate_experiment`.
+    config_files: yaml files applied in order before `params_override`
+      (train.py's --config_file).
 
   Raises:
     errors.UserError: an unknown experiment, an override with an unknown
@@ -186,6 +190,12 @@ def experiment_config(experiment: str, params_override: str = '',
   """
   check_experiment_name(experiment)
   params = exp_factory.get_exp_config(experiment)
+  for path in config_files or ():
+    with errors.reraise_as_user_error(CONFIG_ERRORS,
+                                      f'invalid config file {path}: '):
+      if not tf.io.gfile.exists(path):
+        raise errors.UserError(f'config file {path}: no such file.')
+      params = hyperparams.override_params_dict(params, path, is_strict=True)
   with errors.reraise_as_user_error(CONFIG_ERRORS,
                                     'invalid params_override: '):
     if params_override:
