@@ -145,10 +145,12 @@ def run_experiment(distribution_strategy: tf.distribute.Strategy,
 
   Training runs print progress lines with an ETA (`progress.TrainProgress`).
   The FLOPs of one clip are logged once per model: by default for training
-  runs that start from scratch (counting takes seconds of CPU).
+  runs that start from scratch, by the chief (counting takes seconds of
+  CPU).
   """
-  if count_flops is None:
+  if count_flops is None:  # Not on non-chief workers: the chief logs it.
     count_flops = ('train' in mode and
+                   distribution_strategy.extended.should_checkpoint and
                    tf.train.latest_checkpoint(model_dir) is None)
   evaluations: List[Mapping[str, Any]] = []
   with distribution_strategy.scope():
