@@ -52,7 +52,10 @@ FLAGS = flags.FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_WORKERS = 2
 CLIP_FRAMES = 8
-# Worker processes together; a run takes ~100 s of CPU on one core.
+# Per launch of the two workers. The whole test took 191 s on one shared
+# core of a 2-core AMD EPYC (2026-12-02): each worker process imports
+# TensorFlow, broadcasts every initial variable value (collective) and
+# traces the step; 600 s leaves room for a loaded machine.
 TIMEOUT_S = 600
 # Two replicas sum their gradients in another order than one batch does;
 # after two steps a batch-norm moving mean differs by 3e-6 (of 0.56).
