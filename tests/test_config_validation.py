@@ -86,9 +86,32 @@ def test_wrong_types_are_named(override, expected):
     ('task.train_data.feature_shape=[8,64,64]',
      'task.train_data.feature_shape: must be 4 positive integers, got '
      '[8, 64, 64]'),
+    ('runtime.mixed_precision_dtype=mixed_bfloat16',
+     "runtime.mixed_precision_dtype: must be one of ['float32', 'bfloat16', "
+     "'float16'], got 'mixed_bfloat16' (Model Garden spells the Keras policy "
+     "'mixed_bfloat16' as 'bfloat16')"),
+    ('runtime.mixed_precision_dtype=half',
+     "runtime.mixed_precision_dtype: must be one of ['float32', 'bfloat16', "
+     "'float16'], got 'half'"),
+    ('runtime.distribution_strategy=multi_worker_mirrored',
+     'task.train_data.seed: must be set (any int, the same on every worker) '
+     'with runtime.distribution_strategy=multi_worker_mirrored: without it '
+     'each worker shuffles the training files with its own random seed and '
+     'the workers read overlapping file shards'),
 ])
 def test_out_of_range_values_are_named(override, expected):
   assert _problems('const_cl_pretrain_demo', override) == [expected]
+
+
+def test_the_spellings_model_garden_runs_are_accepted():
+  for override in ('runtime.mixed_precision_dtype=bfloat16',
+                   'runtime.mixed_precision_dtype=float16',
+                   'runtime.mixed_precision_dtype=',
+                   'runtime.distribution_strategy=multi_worker_mirrored,'
+                   'task.train_data.seed=7'):
+    validation.validate_experiment(hyperparams.override_params_dict(
+        exp_factory.get_exp_config('const_cl_pretrain_demo'), override,
+        is_strict=True), 'train')
 
 
 def test_every_problem_is_reported_at_once():

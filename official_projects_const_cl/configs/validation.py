@@ -29,6 +29,10 @@ from official.modeling.hyperparams import base_config
 
 TRAIN_MODES = ('train', 'train_and_eval', 'continuous_train_and_eval',
                'train_and_post_eval')
+# `runtime.mixed_precision_dtype` values `performance.set_mixed_precision_policy`
+# accepts; it names the Keras policies 'mixed_bfloat16' / 'mixed_float16' by
+# their compute dtype.
+MIXED_PRECISION_DTYPES = ('float32', 'bfloat16', 'float16')
 # (relative key, problem) pairs returned by `value_errors()`.
 Problems = List[Tuple[str, str]]
 
@@ -255,6 +259,38 @@ def trainer_errors(trainer: base_config.Config, mode: Optional[str]
   return problems
 
 
+def runtime_errors(runtime: base_config.Config) -> Problems:
+  """`mixed_precision_dtype` spelled as Model Garden's runtime expects."""
+  dtype = runtime.mixed_precision_dtype
+  if dtype in (None, '') or dtype in MIXED_PRECISION_DTYPES:
+    return []
+  hint = ''
+  if isinstance(dtype, str) and dtype.startswith('mixed_'):
+    hint = (f' (Model Garden spells the Keras policy {dtype!r} as '
+            f'{dtype[len("mixed_"):]!r})')
+  return [('mixed_precision_dtype', 'must be one of '
+           f'{list(MIXED_PRECISION_DTYPES)}, got {dtype!r}{hint}')]
+
+
+def multi_worker_errors(params: base_config.Config) -> Problems:
+  """A multi-worker run needs one file-shuffle seed shared by all workers.
+
+  Model Garden's InputReader shuffles the training files, then gives worker
+  i every N-th file from i; without `seed` each worker shuffles with its own
+  random seed, so the workers' file shards overlap (docs/recipes.md).
+  """
+  runtime, task = params.runtime, getattr(params, 'task', None)
+  train_data = getattr(task, 'train_data', None)
+  if (getattr(runtime, 'distribution_strategy', None) !=
+      'multi_worker_mirrored' or train_data is None or
+      getattr(train_data, 'seed', 0) is not None):
+    return []
+  return [('task.train_data.seed', 'must be set (any int, the same on every '
+           'worker) with runtime.distribution_strategy=multi_worker_mirrored:'
+           ' without it each worker shuffles the training files with its own '
+           'random seed and the workers read overlapping file shards')]
+
+
 def range_errors(params: base_config.Config,
                  mode: Optional[str] = None) -> List[str]:
   """'key: problem' from every nested config's `value_errors()`."""
@@ -263,6 +299,10 @@ def range_errors(params: base_config.Config,
     found = list(cfg.value_errors()) if hasattr(cfg, 'value_errors') else []
     if key == 'trainer':
       found += trainer_errors(cfg, mode)
+    if key == 'runtime':
+      found += runtime_errors(cfg)
+    if not key and hasattr(cfg, 'runtime'):
+      found += multi_worker_errors(cfg)
     problems += [f'{key}.{name}: {problem}' if key else f'{name}: {problem}'
                  for name, problem in found]
   return problems

@@ -16,12 +16,20 @@ Before anything runs or is written (`run`):
    `allow_config_change`. Other differences are logged;
 3. training modes then remove the `ckpt-*_temp` folders that a process
    killed while writing a checkpoint leaves behind, and write `params.yaml`
-   (atomically).
+   (atomically; every worker of a multi-worker run writes the same file).
+
+In a multi-worker run every worker gets the same `model_dir`; Model Garden
+has the chief save there and the other workers into a temporary folder
+(saving is collective), from which they would also "resume": a fresh
+initialization at step 0 beside a chief restored at step N.
+`ExperimentRunner` restores those workers from the chief's latest
+checkpoint in `model_dir` instead (docs/recipes.md, Multi-worker).
 """
 
 import os
 import pprint
 import re
+import socket
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
@@ -99,6 +107,33 @@ def flops_inputs(task_config: cfg.TaskConfig
   return {'inputs': image}
 
 
+class ExperimentRunner(train_lib.OrbitExperimentRunner):
+  """Model Garden's runner; non-chief workers resume from `model_dir`."""
+
+  def _maybe_build_checkpoint_manager(
+      self) -> Optional[tf.train.CheckpointManager]:
+    manager = super()._maybe_build_checkpoint_manager()
+    if manager is None or manager.directory == self.model_dir:
+      return manager
+    latest = tf.train.latest_checkpoint(self.model_dir)
+    if latest is None:
+      return manager
+    checkpoint = self.trainer.checkpoint
+
+    def restore_from_chief():
+      checkpoint.restore(latest).assert_existing_objects_matched()
+      logging.info('Non-chief worker: restored %s (saving to %s).', latest,
+                   manager.directory)
+
+    # The same manager (temporary folder, max_to_keep=1), initialized from
+    # the chief's checkpoint instead of `trainer.initialize`.
+    return tf.train.CheckpointManager(
+        checkpoint, directory=manager.directory, max_to_keep=1,
+        step_counter=self.trainer.global_step,
+        checkpoint_interval=self.params.trainer.checkpoint_interval,
+        init_fn=restore_from_chief)
+
+
 def run_experiment(distribution_strategy: tf.distribute.Strategy,
                    task: base_task.Task, mode: str,
                    params: cfg.ExperimentConfig, model_dir: str,
@@ -106,12 +141,16 @@ def run_experiment(distribution_strategy: tf.distribute.Strategy,
                    ) -> Tuple[tf_keras.Model, Mapping[str, Any]]:
   """Like `train_lib.run_experiment`, but returns the last eval logs.
 
+  Runs `ExperimentRunner` (non-chief workers resume from `model_dir`).
+
   Training runs print progress lines with an ETA (`progress.TrainProgress`).
   The FLOPs of one clip are logged once per model: by default for training
-  runs that start from scratch (counting takes seconds of CPU).
+  runs that start from scratch, by the chief (counting takes seconds of
+  CPU).
   """
-  if count_flops is None:
+  if count_flops is None:  # Not on non-chief workers: the chief logs it.
     count_flops = ('train' in mode and
+                   distribution_strategy.extended.should_checkpoint and
                    tf.train.latest_checkpoint(model_dir) is None)
   evaluations: List[Mapping[str, Any]] = []
   with distribution_strategy.scope():
@@ -130,10 +169,10 @@ def run_experiment(distribution_strategy: tf.distribute.Strategy,
                              if 'eval' in mode else None))
     train_actions.append(reporter)
     eval_actions.append(reporter.eval_action)
-  model, post_eval_logs = train_lib.run_experiment(
+  model, post_eval_logs = ExperimentRunner(
       distribution_strategy=distribution_strategy, task=task, mode=mode,
       params=params, model_dir=model_dir, trainer=trainer,
-      train_actions=train_actions, eval_actions=eval_actions)
+      train_actions=train_actions, eval_actions=eval_actions).run()
   flops = (train_utils.try_count_flops(
       model, inputs_kwargs=flops_inputs(params.task)) if count_flops else None)
   if flops is not None:
@@ -298,7 +337,10 @@ def remove_temporary_checkpoints(model_dir: str) -> List[str]:
   for folder in subfolders(model_dir):
     for candidate in [folder] + subfolders(folder):
       if _TEMP_CHECKPOINT.match(os.path.basename(candidate)):
-        tf.io.gfile.rmtree(candidate)
+        try:
+          tf.io.gfile.rmtree(candidate)
+        except tf.errors.NotFoundError:  # Another worker removed it.
+          continue
         removed.append(candidate)
         logging.warning('Removed %s: a checkpoint write that did not finish '
                         '(the process was killed while saving).', candidate)
@@ -306,10 +348,14 @@ def remove_temporary_checkpoints(model_dir: str) -> List[str]:
 
 
 def write_params(params: cfg.ExperimentConfig, model_dir: str) -> str:
-  """Writes `<model_dir>/params.yaml` through a temporary file."""
+  """Writes `<model_dir>/params.yaml` through a temporary file.
+
+  The temporary file is this process's own: the workers of a multi-worker
+  run write the same params.yaml at the same time.
+  """
   tf.io.gfile.makedirs(model_dir)
   path = os.path.join(model_dir, PARAMS_FILE)
-  temp = path + '.tmp'
+  temp = f'{path}.tmp-{socket.gethostname()}-{os.getpid()}'
   hyperparams.save_params_dict_to_yaml(params, temp)
   tf.io.gfile.rename(temp, path, overwrite=True)
   logging.info('Saved the experiment configuration to %s', path)
