@@ -58,8 +58,12 @@ CLIP_FRAMES = 8
 # traces the step; 600 s leaves room for a loaded machine.
 TIMEOUT_S = 600
 # Two replicas sum their gradients in another order than one batch does;
-# after two steps a batch-norm moving mean differs by 3e-6 (of 0.56).
-RTOL, ATOL = 1e-4, 1e-6
+# after two steps a batch-norm moving mean differs by 3e-6 (of 0.56), and
+# after three a momentum slot of a batch-norm beta by 2.4e-6 (of 1.2e-4:
+# the gradients of near-zero terms, the global loss is ~0.002 here, keep
+# few significant digits; seen in the full suite, 2026-12-02). Weights and
+# statistics of order 1 still have to agree to 1e-4 relative.
+RTOL, ATOL = 1e-4, 1e-5
 LOSS_KEYS = ('training_loss', 'total_loss', 'global_loss', 'region_loss')
 
 
