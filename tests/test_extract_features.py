@@ -145,6 +145,9 @@ def test_records_and_a_damaged_record_file(checkpoint, tmp_path, capsys):
          f'--params_override={OVERRIDE}'])
   assert e.value.code == 0
   assert capsys.readouterr().err == ''
+  # The ETA's total: records are counted first; a damaged file: unknown.
+  assert extract_features._count(good) == 2
+  assert extract_features._count(str(tmp_path / 'clips-*.tfrecord')) is None
   failures = _rows(out / 'failures.csv')
   assert [os.path.basename(r['file']) for r in failures] == [
       'clips-1.tfrecord']

@@ -30,6 +30,7 @@ from typing import List, Optional, Tuple
 
 from absl import flags
 import numpy as np
+import tensorflow as tf
 
 from official_projects_const_cl import errors
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
@@ -104,11 +105,22 @@ class _Progress:
       sys.stderr.flush()
 
 
-def _count(input_path: str) -> Optional[int]:
-  """How many videos a folder holds (None for records: not read twice)."""
+def _count(input_path: str, compressed: bool = False) -> Optional[int]:
+  """How many videos a folder or record files hold, for the ETA.
+
+  Records are counted by one sequential read without parsing (a small cost
+  next to embedding them); None if a file cannot be read to its end (it is
+  then reported by the extraction itself).
+  """
   if os.path.isdir(input_path):
     return len(video_sources.discover_media(input_path))
-  return None
+  try:
+    files = records.check_input_path(input_path)
+    dataset = tf.data.TFRecordDataset(
+        files, compression_type='GZIP' if compressed else None)
+    return int(dataset.reduce(0, lambda n, _: n + 1))
+  except (tf.errors.OpError, OSError):
+    return None
 
 
 def extract(embedder: feature_extraction.ClipEmbedder, input_path: str,
@@ -118,7 +130,7 @@ def extract(embedder: feature_extraction.ClipEmbedder, input_path: str,
   """Embeds every video; returns features, index rows and failures."""
   clip_rows, video_rows, failures = [], [], []
   clip_features, video_features = [], []
-  reporter = _Progress(_count(input_path), show_progress)
+  reporter = _Progress(_count(input_path, compressed), show_progress)
   for item in feature_extraction.iter_videos(input_path, compressed):
     if isinstance(item, tuple):  # A file that could not be read at all.
       failures.append((item[0], str(item[1])))
