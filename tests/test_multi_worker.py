@@ -64,6 +64,7 @@ TIMEOUT_S = 600
 # few significant digits; seen in the full suite, 2026-12-02). Weights and
 # statistics of order 1 still have to agree to 1e-4 relative.
 RTOL, ATOL = 1e-4, 1e-5
+SLOT_RTOL = 1e-3
 LOSS_KEYS = ('training_loss', 'total_loss', 'global_loss', 'region_loss')
 
 
@@ -235,7 +236,10 @@ def _copy_checkpoint(source: str, step: int, target: str) -> None:
 
 def _assert_same_checkpoints(multi: str, single: str, step: int,
                              before: Dict[str, np.ndarray]) -> None:
-  """Every variable: max |multi - single| <= RTOL * max |single| + ATOL."""
+  """Every variable: max |multi - single| <= RTOL * max |single| + ATOL.
+
+  Optimizer slots: ||multi - single|| <= SLOT_RTOL * ||single|| + ATOL.
+  """
   got = _weights(os.path.join(multi, f'ckpt-{step}'))
   want = _weights(os.path.join(single, f'ckpt-{step}'))
   assert sorted(got) == sorted(want)
@@ -245,9 +249,20 @@ def _assert_same_checkpoints(multi: str, single: str, step: int,
     assert got[key].shape == value.shape, key
     if not value.size:
       continue
-    scale = float(np.max(np.abs(value)))
-    difference = float(np.max(np.abs(got[key] - value)))
-    assert difference <= RTOL * scale + ATOL, (key, difference, scale)
+    if 'OPTIMIZER_SLOT' in key:
+      # A momentum slot holds raw gradients. Max-pool windows hold exact
+      # ties (ReLU zeros, flat image regions), and which element wins is
+      # decided by float rounding (two replicas reduce batch-norm statistics
+      # in another order), so single elements may differ by a few % of the
+      # tensor's largest value (1.3e-5 of 7.6e-4 in a fresh-clone CI run,
+      # 2026-12-02); the gradient as a whole agrees: relative L2 distance.
+      norm = float(np.linalg.norm(value))
+      difference = float(np.linalg.norm(got[key] - value))
+      assert difference <= SLOT_RTOL * norm + ATOL, (key, difference, norm)
+    else:
+      scale = float(np.max(np.abs(value)))
+      difference = float(np.max(np.abs(got[key] - value)))
+      assert difference <= RTOL * scale + ATOL, (key, difference, scale)
     if key in before and key.startswith(('model/', 'backbone/')):
       moved = max(moved, float(np.max(np.abs(value - before[key]))))
   # The step moved the weights far beyond the tolerance.
