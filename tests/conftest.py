@@ -27,3 +27,20 @@ _share_cores_between_workers()
 import official_projects_const_cl  # pylint: disable=unused-import,g-import-not-at-top,wrong-import-position
 # Registers every experiment, task, model and backbone, as train.py does.
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import,g-import-not-at-top,wrong-import-position
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
+
+
+@pytest.fixture
+def cli_error(capsys):
+  """Runs a `console_main(argv)`; returns its one ERROR line (exit 2)."""
+  def run(console_main, argv):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+      console_main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err, err
+    lines = [l for l in err.splitlines() if l.startswith('ERROR')]
+    assert len(lines) == 1, err
+    return lines[0]
+  return run

@@ -621,7 +621,7 @@ def test_read_csv_two_column_rows_by_protocol(tmp_path):
     ava_io.read_csv(_write(tmp_path / 'bad.csv', 'v,t1\n'), protocol='current')
 
 
-def test_command_line_protocols_on_files(tmp_path, capsys):
+def test_command_line_protocols_on_files(tmp_path, capsys, cli_error):
   labels = _write(tmp_path / 'labels.pbtxt', _PROTOCOL_LABELS)
   gt = _write(tmp_path / 'gt.csv', _PROTOCOL_GT)
   gt_boxes_only = _write(tmp_path / 'gt_boxes.csv',
@@ -665,32 +665,25 @@ def test_command_line_protocols_on_files(tmp_path, capsys):
   assert (f'frame-mAP@0.5IOU: {1 / 51:.6f}' in capsys.readouterr().out)
 
 
-def _cli_error(capsys, *args):
-  """Runs the AVA command line; returns its one ERROR line (exit status 2)."""
-  capsys.readouterr()
-  with pytest.raises(SystemExit) as info:
-    ava_map.console_main(['ava_map', *args])
-  assert info.value.code == 2
-  err = capsys.readouterr().err
-  assert 'Traceback' not in err, err
-  lines = [l for l in err.splitlines() if l.startswith('ERROR')]
-  assert len(lines) == 1, err
-  return lines[0]
+def _cli_error(cli_error, *args):
+  """Runs the ava_map command line; returns its one ERROR line (exit 2)."""
+  return cli_error(ava_map.console_main, ['ava_map', *args])
 
 
-def test_command_line_user_errors_name_the_file(tmp_path, capsys, monkeypatch):
+def test_command_line_user_errors_name_the_file(tmp_path, capsys, monkeypatch,
+                                                cli_error):
   monkeypatch.delenv('CONST_CL_DEBUG', raising=False)
   labels = _write(tmp_path / 'labels.pbtxt', _PROTOCOL_LABELS)
   gt = _write(tmp_path / 'gt.csv', _PROTOCOL_GT)
   det = _write(tmp_path / 'det.csv', _PROTOCOL_DET)
   # A two-column row under the default protocol.
-  line = _cli_error(capsys, '-g', gt, '-d', det, '-l', labels)
+  line = _cli_error(cli_error, '-g', gt, '-d', det, '-l', labels)
   assert line.startswith(f'ERROR: {gt}, line 2: a two-column row')
   assert '--protocol=current' in line
   # An empty label map (only a commented-out item): its file, not
   # "class_ids is empty".
   empty = _write(tmp_path / 'empty.pbtxt', '# item { name: "a" id: 1 }\n')
-  line = _cli_error(capsys, '-g', gt, '-d', det, '-l', empty,
+  line = _cli_error(cli_error, '-g', gt, '-d', det, '-l', empty,
                     '--protocol=current')
   assert line == (f'ERROR: Label map {empty} has no class: no top-level '
                   '"item { name: ... id: ... }" block (the evaluated classes).')
@@ -698,27 +691,27 @@ def test_command_line_user_errors_name_the_file(tmp_path, capsys, monkeypatch):
   # exclusion row, a missing file.
   png = tmp_path / 'det.png'
   png.write_bytes(b'\x89PNG\r\n\x1a\n\xff\xfe')
-  line = _cli_error(capsys, '-g', gt, '-d', str(png), '-l', labels,
+  line = _cli_error(cli_error, '-g', gt, '-d', str(png), '-l', labels,
                     '--protocol=current')
   assert line.startswith(f'ERROR: {png} is not UTF-8 text')
   huge = _write(tmp_path / 'huge.csv', 'v,0001,0,0,1,1,1,0.5\n'
                 'v,' + 'x' * 200_000 + '\n')
-  line = _cli_error(capsys, '-g', gt, '-d', huge, '-l', labels,
+  line = _cli_error(cli_error, '-g', gt, '-d', huge, '-l', labels,
                     '--protocol=current')
   assert line.startswith(f'ERROR: {huge}, line 2: not a CSV row (field '
                          'larger than field limit')
   bad = _write(tmp_path / 'bad.csv', 'v,0001,0,0,1,1,1,0.5\nv,0002,0,0,1,1,x\n')
-  line = _cli_error(capsys, '-g', gt, '-d', bad, '-l', labels,
+  line = _cli_error(cli_error, '-g', gt, '-d', bad, '-l', labels,
                     '--protocol=current')
   assert line == (f"ERROR: {bad}, line 2: action_id 'x' is not an integer")
   excl = _write(tmp_path / 'excl.csv', 'v,0001\nv\n')
-  line = _cli_error(capsys, '-g', gt, '-d', det, '-l', labels, '-e', excl,
+  line = _cli_error(cli_error, '-g', gt, '-d', det, '-l', labels, '-e', excl,
                     '--protocol=current')
   assert line.startswith(f'ERROR: {excl}, line 2: expected 2 columns')
-  line = _cli_error(capsys, '-g', gt, '-d', str(tmp_path / 'none.csv'), '-l',
+  line = _cli_error(cli_error, '-g', gt, '-d', str(tmp_path / 'none.csv'), '-l',
                     labels, '--protocol=current')
   assert 'none.csv' in line
-  line = _cli_error(capsys, '-g', gt, '-d', det, '-l', labels,
+  line = _cli_error(cli_error, '-g', gt, '-d', det, '-l', labels,
                     '--protocol=2020')
   assert line == ('ERROR: flag --protocol=2020: value should be one of '
                   '<2018|current>')

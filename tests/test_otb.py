@@ -484,7 +484,7 @@ def test_otb_reader_and_cli_match_toolkit_end_to_end(tmp_path, capsys):
     assert _is_png(path)
 
 
-def test_missing_results_are_reported(tmp_path):
+def test_missing_results_are_reported(tmp_path, cli_error):
   gt = {'a': np.ones([2, 4]), 'b': np.ones([2, 4])}
   (tmp_path / 'r').mkdir()
   np.savetxt(tmp_path / 'r' / 'a.txt', np.ones([2, 4]), delimiter=',')
@@ -510,51 +510,43 @@ def _tiny_otb_root(tmp_path, num_frames=30):
   return str(tmp_path / 'OTB'), boxes
 
 
-def _otb_cli_error(capsys, *args):
-  """Runs the OTB command line; returns its one ERROR line (exit status 2)."""
-  capsys.readouterr()
-  with pytest.raises(SystemExit) as info:
-    otb.console_main(['otb', *args])
-  assert info.value.code == 2
-  err = capsys.readouterr().err
-  assert 'Traceback' not in err, err
-  lines = [l for l in err.splitlines() if l.startswith('ERROR')]
-  assert len(lines) == 1, err
-  return lines[0]
+def _otb_cli_error(cli_error, *args):
+  """Runs the otb command line; returns its one ERROR line (exit 2)."""
+  return cli_error(otb.console_main, ['otb', *args])
 
 
 def test_command_line_user_errors_name_sequence_and_file(tmp_path, capsys,
-                                                         monkeypatch):
+                                                         monkeypatch, cli_error):
   monkeypatch.delenv('CONST_CL_DEBUG', raising=False)
   root, boxes = _tiny_otb_root(tmp_path)
   results = tmp_path / 'predictions'
   results.mkdir()
   pred = results / 'Basketball.txt'
   np.savetxt(pred, boxes[:25], fmt='%g', delimiter=',')
-  assert _otb_cli_error(capsys, '--root', root, '--results', str(results)) == (
+  assert _otb_cli_error(cli_error, '--root', root, '--results', str(results)) == (
       f'ERROR: Basketball: {pred} has 25 boxes but the ground truth has 30 '
       'frames (one box per frame, the first included)')
   pred.write_text('1,2,3,4\n1,2,3,4\n1,2,x,4\n')
-  assert _otb_cli_error(capsys, '--root', root, '--results', str(results)) == (
+  assert _otb_cli_error(cli_error, '--root', root, '--results', str(results)) == (
       f"ERROR: {pred}: Line 3: expected 4 numbers (x, y, w, h), got "
       "'1,2,x,4'.")
   pred.write_bytes(b'\xff\xfe\x00')
-  assert _otb_cli_error(capsys, '--root', root, '--results',
+  assert _otb_cli_error(cli_error, '--root', root, '--results',
                         str(results)).startswith(
                             f'ERROR: {pred}: not a text file')
   np.savetxt(pred, boxes, fmt='%g', delimiter=',')
   (results / 'times').mkdir()
   times = results / 'times' / 'Basketball_time.txt'
   times.write_text('0.1\nfast\n')
-  assert _otb_cli_error(capsys, '--root', root, '--results', str(results)) == (
+  assert _otb_cli_error(cli_error, '--root', root, '--results', str(results)) == (
       f"ERROR: {times}, line 2: expected numbers, got 'fast'.")
   times.unlink()
   # An unknown sequence (a KeyError of the reader) and a bad --names.
-  assert _otb_cli_error(capsys, '--root', root, '--results', str(results),
+  assert _otb_cli_error(cli_error, '--root', root, '--results', str(results),
                         '--sequences', 'Nope') == (
                             f"ERROR: Unknown sequences under {root!r}: "
                             "['Nope'].")
-  assert _otb_cli_error(capsys, '--root', root, '--results', str(results),
+  assert _otb_cli_error(cli_error, '--root', root, '--results', str(results),
                         '--names', 'a,b').startswith(
                             'ERROR: Need one distinct tracker name per '
                             '--results folder')

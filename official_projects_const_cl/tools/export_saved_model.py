@@ -26,21 +26,12 @@ from official_projects_const_cl import registry_imports  # pylint: disable=unuse
 from official_projects_const_cl.modeling import export_module
 from official_projects_const_cl.tasks import experiment_runner
 from official_projects_const_cl.tasks import pretrained_model
+from official_projects_const_cl.tools import model_flags
 
 
 def define_flags(fv: flags.FlagValues) -> None:
   """Export a pretrained backbone as a SavedModel (clips -> features)."""
-  flags.DEFINE_string('experiment', 'const_cl_pretrain_demo',
-                      'The registered pretraining experiment of the '
-                      'checkpoint.', flag_values=fv)
-  flags.DEFINE_multi_string('config_file', [], 'Yaml overrides of the '
-                            'experiment, in order (as train.py).',
-                            flag_values=fv)
-  flags.DEFINE_string('params_override', '', 'Model Garden params override '
-                      '(yaml or a.b=c), applied last.', flag_values=fv)
-  flags.DEFINE_string('checkpoint', None, 'Pretraining model_dir (its latest '
-                      'checkpoint) or checkpoint prefix.', required=True,
-                      flag_values=fv)
+  model_flags.define_pretrained_model_flags(fv)
   flags.DEFINE_string('export_dir', None, 'Where to write the SavedModel.',
                       required=True, flag_values=fv)
   flags.DEFINE_enum('input_type', 'uint8', list(export_module.INPUT_TYPES),

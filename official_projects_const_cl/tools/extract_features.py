@@ -40,6 +40,7 @@ from official_projects_const_cl.tasks import experiment_runner
 from official_projects_const_cl.tasks import feature_extraction
 from official_projects_const_cl.tasks import pretrained_model
 from official_projects_const_cl.tasks import progress
+from official_projects_const_cl.tools import model_flags
 
 CLIP_FEATURES = 'clip_features.npy'
 VIDEO_FEATURES = 'video_features.npy'
@@ -50,16 +51,8 @@ FAILURES_CSV = 'failures.csv'
 
 def define_flags(fv: flags.FlagValues) -> None:
   """Per-clip and per-video features of a pretrained backbone."""
-  flags.DEFINE_string('experiment', 'const_cl_pretrain_demo',
-                      'The registered pretraining experiment of the '
-                      'checkpoint.', flag_values=fv)
-  flags.DEFINE_multi_string('config_file', [], 'Yaml overrides of the '
-                            'experiment, in order (as train.py).',
-                            flag_values=fv)
-  flags.DEFINE_string('params_override', '', 'Model Garden params override '
-                      '(yaml or a.b=c), applied last.', flag_values=fv)
-  flags.DEFINE_string('checkpoint', None, 'Pretraining model_dir or '
-                      'checkpoint prefix.', required=True, flag_values=fv)
+  model_flags.define_pretrained_model_flags(
+      fv, checkpoint_help='Pretraining model_dir or checkpoint prefix.')
   flags.DEFINE_string('input_path', None, 'A folder of videos / frame '
                       'folders, or clip TFRecords (files / globs).',
                       required=True, flag_values=fv)

@@ -31,24 +31,18 @@ from official_projects_const_cl.evaluation import attention_plots
 from official_projects_const_cl.tasks import attention_maps
 from official_projects_const_cl.tasks import experiment_runner
 from official_projects_const_cl.tasks import pretrained_model
+from official_projects_const_cl.tools import model_flags
 
 SUMMARY_FILE = 'attention.json'
 
 
 def define_flags(fv: flags.FlagValues) -> None:
   """Render the region head's attention over the context frames as PNGs."""
-  flags.DEFINE_string('experiment', 'const_cl_pretrain_demo',
-                      'The registered pretraining experiment of the '
-                      'checkpoint (a transformer region head).',
-                      flag_values=fv)
-  flags.DEFINE_multi_string('config_file', [], 'Yaml overrides of the '
-                            'experiment, in order (as train.py).',
-                            flag_values=fv)
-  flags.DEFINE_string('params_override', '', 'Model Garden params override '
-                      '(yaml or a.b=c), applied last.', flag_values=fv)
-  flags.DEFINE_string('checkpoint', '', 'Pretraining model_dir or checkpoint '
-                      'prefix; empty = random initialization.',
-                      flag_values=fv)
+  model_flags.define_pretrained_model_flags(
+      fv, checkpoint_default='',
+      checkpoint_help='Pretraining model_dir or checkpoint prefix; empty = '
+      'random initialization.',
+      experiment_help='a transformer region head')
   flags.DEFINE_string('input_path', '', 'Clip TFRecords (file or glob); '
                       "default: the experiment's validation records.",
                       flag_values=fv)
