@@ -71,6 +71,14 @@ class ActionLocalizer(tf_keras.Model):
   def checkpoint_items(self) -> Dict[str, tf.Module]:
     return {'backbone': self._backbone}
 
+  def build_heads(self) -> None:
+    """Creates the head's weights on one dummy token (no backbone run)."""
+    if self._head.built:
+      return
+    channels = self._backbone.output_specs[self._endpoint][-1]
+    token = tf.zeros([1, 1, channels])
+    self._head(token, token, training=False)
+
   def call(self, inputs: Mapping[str, tf.Tensor],
            training: Optional[bool] = None) -> tf.Tensor:
     """Logits float32 [B, N, num_classes].

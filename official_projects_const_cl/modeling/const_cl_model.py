@@ -297,8 +297,11 @@ class ConstClModel(tf_keras.Model):
     """Creates all head weights from the backbone's output specs.
 
     Lets a caller count parameters or restore a checkpoint without running
-    the backbone (the heads only see a single dummy token).
+    the backbone (the heads only see a single dummy token). Idempotent.
     """
+    if self._global_head.built and (self._region_head is None or
+                                    self._region_head.built):
+      return
     specs = self._backbone.output_specs
     self._global_head.build(
         tf.TensorShape([None, specs[self._global_endpoint][-1]]))

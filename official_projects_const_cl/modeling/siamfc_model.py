@@ -36,6 +36,11 @@ class SiamFCModel(tf_keras.Model):
   def checkpoint_items(self):
     return {'backbone': self._embedder.backbone}
 
+  def build_heads(self) -> None:
+    """Creates the SiamFC head's scale and bias (they take no shape)."""
+    if not self._head.built:
+      self._head.build(tf.TensorShape(None))
+
   def call(self, inputs: Mapping[str, tf.Tensor],
            training: Optional[bool] = None) -> tf.Tensor:
     """Response logits [B, h, w] of 'exemplar' / 'search' [B, 2n+1, ...]."""

@@ -71,6 +71,13 @@ class VideoClassifier(tf_keras.Model):
         num_classes, kernel_regularizer=kernel_regularizer, dtype='float32',
         name='classifier')
 
+  def build_heads(self) -> None:
+    """Creates the classifier's weights from the backbone's output spec."""
+    if self._classifier.built:
+      return
+    channels = self._backbone.output_specs[self._config_dict['endpoint']][-1]
+    self._classifier.build(tf.TensorShape([None, channels]))
+
   @property
   def backbone(self) -> tf_keras.Model:
     return self._backbone

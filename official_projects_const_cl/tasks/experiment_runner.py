@@ -48,6 +48,7 @@ from official.modeling import hyperparams
 from official.modeling import performance
 from official_projects_const_cl import errors
 from official_projects_const_cl.configs import validation
+from official_projects_const_cl.tasks import gradient_step
 from official_projects_const_cl.tasks import progress
 
 PARAMS_FILE = 'params.yaml'
@@ -159,6 +160,9 @@ def run_experiment(distribution_strategy: tf.distribute.Strategy,
         evaluate='eval' in mode,
         checkpoint_exporter=train_lib.maybe_create_best_ckpt_exporter(
             params, model_dir))
+    if 'train' in mode:  # The training loop is then traced once, not twice.
+      gradient_step.create_optimizer_variables(trainer.model,
+                                               trainer.optimizer)
   train_actions, eval_actions = [], [evaluations.append]
   if 'train' in mode:
     reporter = progress.TrainProgress(

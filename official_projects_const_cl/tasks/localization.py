@@ -118,8 +118,10 @@ class LocalizationTask(base_task.Task):
         shape=[None, data.feature_shape[0], None, None, data.feature_shape[3]])
     l2_regularizer = gradient_step.weight_decay_regularizer(
         self.task_config.losses.l2_weight_decay)
-    return action_localizer.build_action_localizer(
+    model = action_localizer.build_action_localizer(
         input_specs, self.task_config.model, self.num_classes, l2_regularizer)
+    model.build_heads()  # Traced once: see pretrain.build_model.
+    return model
 
   def initialize(self, model: tf_keras.Model):
     """Fills the backbone from `init_checkpoint` (its res5_r by default)."""

@@ -67,10 +67,15 @@ class ConstClPretrainTask(base_task.Task):
     input_specs = tf_keras.layers.InputSpec(shape=[None] + shape)
     l2_regularizer = gradient_step.weight_decay_regularizer(
         self.task_config.losses.l2_weight_decay)
-    return factory_3d.build_model(
+    model = factory_3d.build_model(
         model_cfg.model_type, input_specs=input_specs, model_config=model_cfg,
         num_classes=self.task_config.train_data.num_classes,
         l2_regularizer=l2_regularizer)
+    # Every weight exists before the first step: the optimizer's slots can
+    # then be created outside the training function, which is traced once
+    # (experiment_runner.run_experiment).
+    model.build_heads()
+    return model
 
   def initialize(self, model: tf_keras.Model):
     """Restores the backbone from `init_checkpoint`; fails if nothing fits."""

@@ -57,7 +57,6 @@ def build_pretrained_model(
         f'{type(params.task).__name__}.')
   with errors.reraise_as_user_error((ValueError,), 'invalid model config: '):
     model = pretrain.ConstClPretrainTask(params.task).build_model()
-  model.build_heads()
   if not checkpoint:
     return model, None
   with errors.reraise_as_user_error(CHECKPOINT_ERRORS, '--checkpoint: '):

@@ -51,8 +51,10 @@ class RecognitionTask(base_task.Task):
         shape=[None, None, None, None, data.feature_shape[3]])
     l2_regularizer = gradient_step.weight_decay_regularizer(
         self.task_config.losses.l2_weight_decay)
-    return video_classifier.build_video_classifier(
+    model = video_classifier.build_video_classifier(
         input_specs, self.task_config.model, self.num_classes, l2_regularizer)
+    model.build_heads()  # Traced once: see pretrain.build_model.
+    return model
 
   def initialize(self, model: tf_keras.Model):
     """Fills the backbone from `init_checkpoint` (a pretraining run).

@@ -102,6 +102,7 @@ class TrackingTask(base_task.Task):
     head = siamfc_head.SiamFCHead(out_scale=model_cfg.siamfc.out_scale,
                                   name='siamfc_head')
     self._model = siamfc_model.SiamFCModel(embedder, head, name='siamfc')
+    self._model.build_heads()  # Traced once: see pretrain.build_model.
     return self._model
 
   def initialize(self, model: tf_keras.Model):
