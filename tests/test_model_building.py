@@ -77,3 +77,23 @@ def test_build_heads_is_idempotent():
   assert [v.name for v in model.variables] == names
   for a, v in zip(values, model.variables):
     np.testing.assert_array_equal(a, v.numpy())
+
+
+@pytest.mark.parametrize('experiment,context_length',
+                         [(e, None) for e in EXPERIMENTS] +
+                         [('const_cl_pretrain_demo', 0)])
+def test_built_weights_are_those_of_a_forward_pass(experiment, context_length,
+                                                   monkeypatch):
+  """Same names and shapes as the weights that a first call creates."""
+  params = exp_factory.get_exp_config(experiment)
+  if context_length is not None:  # The MLP region head (paper Table 6).
+    params.override({'task': {'model': {'context_length': context_length}}})
+  task = task_factory.get_task(params.task)
+  built = task.build_model()
+  monkeypatch.setattr(type(built), 'build_heads', lambda self: None)
+  called = task.build_model()
+  assert len(called.variables) < len(built.variables)
+  called(_zeros(experiment_runner.flops_inputs(params.task)['inputs']),
+         training=False)
+  assert ([(v.name, v.shape) for v in built.variables] ==
+          [(v.name, v.shape) for v in called.variables])

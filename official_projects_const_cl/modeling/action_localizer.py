@@ -77,7 +77,9 @@ class ActionLocalizer(tf_keras.Model):
       return
     channels = self._backbone.output_specs[self._endpoint][-1]
     token = tf.zeros([1, 1, channels])
-    self._head(token, token, training=False)
+    with tf.name_scope(self.name):  # The names a forward pass gives.
+      self._head(token, token, training=False)
+    self.built = True
 
   def call(self, inputs: Mapping[str, tf.Tensor],
            training: Optional[bool] = None) -> tf.Tensor:

@@ -303,15 +303,17 @@ class ConstClModel(tf_keras.Model):
                                     self._region_head.built):
       return
     specs = self._backbone.output_specs
-    self._global_head.build(
-        tf.TensorShape([None, specs[self._global_endpoint][-1]]))
-    if self._region_head is not None:
-      channels = specs[self._local_endpoint][-1]
-      if self._context_length == 0:
-        self._region_head.build(tf.TensorShape([None, None, channels]))
-      else:
-        token = tf.zeros([1, 1, channels])
-        self._region_head(token, token, training=False)
+    # Called, not built, inside the model's scope: the weights get the names
+    # a forward pass gives them (const_cl_model/global_head/...).
+    with tf.name_scope(self.name):
+      self._global_head(tf.zeros([1, specs[self._global_endpoint][-1]]),
+                        training=False)
+      if self._region_head is not None:
+        token = tf.zeros([1, 1, specs[self._local_endpoint][-1]])
+        if self._context_length == 0:
+          self._region_head(token, training=False)
+        else:
+          self._region_head(token, token, training=False)
     self.built = True
 
   def get_config(self) -> Dict[str, Any]:

@@ -39,7 +39,9 @@ class SiamFCModel(tf_keras.Model):
   def build_heads(self) -> None:
     """Creates the SiamFC head's scale and bias (they take no shape)."""
     if not self._head.built:
-      self._head.build(tf.TensorShape(None))
+      with tf.name_scope(self.name), tf.name_scope(self._head.name):
+        self._head.build(tf.TensorShape(None))
+    self.built = True
 
   def call(self, inputs: Mapping[str, tf.Tensor],
            training: Optional[bool] = None) -> tf.Tensor:

@@ -76,7 +76,9 @@ class VideoClassifier(tf_keras.Model):
     if self._classifier.built:
       return
     channels = self._backbone.output_specs[self._config_dict['endpoint']][-1]
-    self._classifier.build(tf.TensorShape([None, channels]))
+    with tf.name_scope(self.name):  # The names a forward pass gives.
+      self._classifier(tf.zeros([1, channels]))
+    self.built = True
 
   @property
   def backbone(self) -> tf_keras.Model:
