@@ -64,7 +64,16 @@ TIMEOUT_S = 600
 # few significant digits; seen in the full suite, 2026-12-02). Weights and
 # statistics of order 1 still have to agree to 1e-4 relative.
 RTOL, ATOL = 1e-4, 1e-5
-SLOT_RTOL = 1e-3
+# Momentum slots (sums of raw gradients), relative L2 distance. The initial
+# weights are drawn anew in every run, and how much rounding the gradients
+# keep depends on the draw: 1.0e-4 at most over the slots of norm > 1e-3 in
+# one run here, 5.4e-3 in one fresh-clone CI run (a residual shortcut kernel
+# after three steps, global loss 0.002-0.009; AMD EPYC Zen 4, oneDNN on,
+# 2026-12-02). 2e-2 leaves 4x room above that and still fails, by 35x or
+# more, the errors this test is for: summed instead of averaged replica
+# gradients (a 100% difference), one replica's gradient only (~70%), other
+# data (order 1).
+SLOT_RTOL = 2e-2
 LOSS_KEYS = ('training_loss', 'total_loss', 'global_loss', 'region_loss')
 
 
