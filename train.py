@@ -46,6 +46,7 @@ def main(_):
       'invalid --config_file / --params_override: '):
     params = train_utils.parse_configuration(FLAGS, print_return=False)
   experiment_runner.check_config(params, FLAGS.mode)  # Before any output.
+  experiment_runner.check_mixed_precision_kernels(params.runtime)
   demo_data.prepare_for(params)  # The `*_demo` experiments' data, once.
   model_dir = FLAGS.model_dir
   logging.info('Experiment %s', FLAGS.experiment)

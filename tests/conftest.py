@@ -44,3 +44,36 @@ def cli_error(capsys):
     assert len(lines) == 1, err
     return lines[0]
   return run
+
+
+# Set in the subprocess of `bfloat16_kernels` (no second rerun).
+_EIGEN_RERUN_ENV = 'CONST_CL_TEST_EIGEN_RERUN'
+
+
+@pytest.fixture
+def bfloat16_kernels(request):
+  """True: run the bfloat16 test here. False: it passed in a subprocess.
+
+  Where oneDNN has no bfloat16 kernels (AVX2-only CPUs;
+  `cpu_kernels.bfloat16_cpu_problem`), bfloat16 runs only on Eigen's
+  kernels, and `TF_ENABLE_ONEDNN_OPTS` is read when TensorFlow loads: the
+  same test, with the same assertions, then runs in a fresh process with
+  oneDNN off, and the fixture returns False once it passed there.
+  """
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from official_projects_const_cl.ops import cpu_kernels  # pylint: disable=g-import-not-at-top
+  problem = cpu_kernels.bfloat16_cpu_problem()
+  if not problem:
+    return True
+  assert not os.environ.get(_EIGEN_RERUN_ENV), problem
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS='0', **{_EIGEN_RERUN_ENV: '1'})
+  env.pop('PYTEST_XDIST_WORKER_COUNT', None)
+  result = subprocess.run(
+      [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+       request.node.nodeid], cwd=repo, env=env, capture_output=True,
+      text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+  assert '1 passed' in result.stdout, result.stdout[-2000:]
+  return False

@@ -8,6 +8,10 @@ The backbone computes in the half type; head outputs and loss terms must be
 float32, and `float16` must train through a `LossScaleOptimizer`.
 """
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -17,9 +21,12 @@ from official.core import task_factory
 from official.core import train_utils
 from official.modeling import performance
 from official_projects_const_cl.dataloaders import demo_data
+from official_projects_const_cl import errors
+from official_projects_const_cl.ops import cpu_kernels
 from official_projects_const_cl.tasks import experiment_runner
 
 STEPS = 3
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
@@ -88,7 +95,10 @@ def _check_float32_heads_and_finite_training(dtype, trainer, outputs, terms,
   assert int(trainer.global_step.numpy()) == STEPS
 
 
-def test_bfloat16_trains_with_float32_heads_and_losses(tiny_demo):
+def test_bfloat16_trains_with_float32_heads_and_losses(tiny_demo,
+                                                      bfloat16_kernels):
+  if not bfloat16_kernels:
+    return  # Passed with Eigen's kernels in a subprocess (conftest).
   run = _train('bfloat16', tiny_demo)
   _check_float32_heads_and_finite_training('bfloat16', *run)
   # bfloat16 has float32's range: no loss scaling.
@@ -172,3 +182,50 @@ def test_loss_scaled_train_step_equals_the_unscaled_one(tiny_demo):
   assert losses['scaled'][2] != losses['scaled'][1]  # The 2nd LR is > 0.
   for scaled, plain in zip(weights['scaled'], weights['plain']):
     np.testing.assert_allclose(scaled, plain, rtol=1e-5, atol=1e-7)
+
+
+def test_bfloat16_on_a_cpu_without_bfloat16_kernels_is_a_clear_error():
+  # oneDNN capped at AVX2 has no bfloat16 convolution on any x86 CPU: what
+  # a user of an AVX2-only host (most AMD hosts before Zen 4) gets.
+  command = [sys.executable, 'train.py', '--experiment=const_cl_pretrain_demo',
+             '--mode=train', '--model_dir=/nonexistent/not/created',
+             '--params_override=runtime.mixed_precision_dtype=bfloat16']
+  env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS='1', ONEDNN_MAX_CPU_ISA='AVX2',
+             CONST_CL_DEMO_DATA_DIR='/nonexistent/demo/not/created')
+  result = subprocess.run(command, cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+  assert result.returncode == 2, result.stderr[-3000:]
+  message = result.stderr
+  assert 'runtime.mixed_precision_dtype=bfloat16' in message, message[-3000:]
+  assert 'TF_ENABLE_ONEDNN_OPTS=0' in message
+  assert 'AVX-512' in message
+  assert 'Traceback' not in message
+  assert not os.path.exists('/nonexistent/demo/not/created')
+
+
+def test_mixed_precision_kernel_check(monkeypatch):
+  runtime = experiment_runner.experiment_config(
+      'const_cl_pretrain_demo', 'runtime.mixed_precision_dtype=bfloat16',
+      'train').runtime
+  monkeypatch.setattr(cpu_kernels, 'bfloat16_cpu_problem',
+                      lambda: 'no bfloat16 convolution here')
+  monkeypatch.setattr(tf.config, 'list_physical_devices', lambda *_: [])
+  with pytest.raises(errors.UserError, match='no bfloat16 convolution here'):
+    experiment_runner.check_mixed_precision_kernels(runtime)
+  # float32, float16 and TPU runs are not asked about CPU bfloat16 kernels.
+  for dtype in ('float32', 'float16'):
+    runtime.mixed_precision_dtype = dtype
+    experiment_runner.check_mixed_precision_kernels(runtime)
+  runtime.mixed_precision_dtype = 'bfloat16'
+  runtime.distribution_strategy = 'tpu'
+  experiment_runner.check_mixed_precision_kernels(runtime)
+  # The real probe agrees with a bfloat16 convolution on this CPU.
+  monkeypatch.undo()
+  problem = cpu_kernels.bfloat16_cpu_problem()
+  try:
+    tf.nn.conv3d(tf.ones([1, 2, 4, 4, 2], tf.bfloat16),
+                 tf.ones([1, 3, 3, 2, 3], tf.bfloat16), [1] * 5, 'SAME')
+    ran = True
+  except tf.errors.OpError:
+    ran = False
+  assert ran == (problem is None), problem

@@ -48,6 +48,7 @@ from official.modeling import hyperparams
 from official.modeling import performance
 from official_projects_const_cl import errors
 from official_projects_const_cl.configs import validation
+from official_projects_const_cl.ops import cpu_kernels
 from official_projects_const_cl.tasks import gradient_step
 from official_projects_const_cl.tasks import progress
 
@@ -385,6 +386,26 @@ def prepare_model_dir(params: cfg.ExperimentConfig, mode: str,
     write_params(params, model_dir)
 
 
+def check_mixed_precision_kernels(runtime: cfg.RuntimeConfig) -> None:
+  """Stops a bfloat16 run on a CPU that cannot run it, with what to do.
+
+  Only when the model would run on the host CPU: no TPU strategy and no
+  visible GPU (`cpu_kernels.bfloat16_cpu_problem`).
+
+  Raises:
+    errors.UserError: runtime.mixed_precision_dtype=bfloat16 and this CPU's
+      oneDNN kernels have no bfloat16 convolution.
+  """
+  if runtime.mixed_precision_dtype != 'bfloat16':
+    return
+  if (runtime.distribution_strategy == 'tpu' or
+      tf.config.list_physical_devices('GPU')):
+    return
+  problem = cpu_kernels.bfloat16_cpu_problem()
+  if problem:
+    raise errors.UserError(f'runtime.mixed_precision_dtype=bfloat16: {problem}')
+
+
 def run(params: cfg.ExperimentConfig, mode: str, model_dir: str,
         allow_config_change: bool = False,
         count_flops: Optional[bool] = None) -> Mapping[str, Any]:
@@ -411,6 +432,7 @@ def run(params: cfg.ExperimentConfig, mode: str, model_dir: str,
   prepare_model_dir(params, mode, model_dir, allow_config_change)
   logging.info('Final experiment parameters:\n%s',
                pprint.pformat(params.as_dict()))
+  check_mixed_precision_kernels(params.runtime)
   if params.runtime.mixed_precision_dtype:
     performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype)
   strategy = distribute_utils.get_distribution_strategy(
