@@ -1,10 +1,12 @@
 """`run_demo --local`: the plan of runs, the statistics, the table, end to end."""
 
+import functools
 import json
 import os
 
 import pytest
 
+from official_projects_const_cl.tasks import representation_diagnosis
 from official_projects_const_cl.tools import local_demo
 
 
@@ -173,7 +175,9 @@ def test_run_demo_local_end_to_end(tmp_path):
       str(tmp_path / 'runs'), run_mode, seeds=1,
       context_lengths=(1,), params_override=pretrain,
       localization_params_override=localization,
-      tracking_params_override=tracking, log=lambda _: None)
+      tracking_params_override=tracking, log=lambda _: None,
+      diagnose=functools.partial(
+          representation_diagnosis.diagnose_experiment, num_probe_videos=6))
   assert len(skipped) == 10
   for init in ('const_cl_ctx1', 'cvrl', 'random_init'):
     for key in ('localization_frozen', 'localization_finetuned',
@@ -186,3 +190,57 @@ def test_run_demo_local_end_to_end(tmp_path):
     assert (run / 'ckpt-1.index').exists(), name
   text = local_demo.format_local(results)
   assert text.count(' ± ') == 1 + 12  # The header, then 3 rows x 4 cells.
+  diagnosis = results['diagnosis']
+  assert set(diagnosis['const_cl_ctx1'][0]['weight_change']) >= {
+      'res5_g', 'res5_r', 'region_head'}
+  assert 'res5' in diagnosis['cvrl'][0]['weight_change']
+  assert 'weight_change' not in diagnosis['random_init'][0]
+  table = local_demo.format_diagnosis(results)
+  assert all(any(l.strip().startswith(init) for l in table.splitlines())
+             for init in ('const_cl_ctx1', 'cvrl', 'random_init'))
+
+
+def _fake_measurement(init_value):
+  return {'weight_change': {'res4': init_value, 'res5_r': 2 * init_value},
+          'features': {'rms': 1.5, 'zero_fraction': 0.25,
+                       'dead_channel_fraction': 0.0},
+          'probes': {'shape': init_value, 'shape_chance': 0.2,
+                     'texture': 0.5, 'texture_chance': 0.2,
+                     'action': 0.3, 'action_chance': 0.25, 'position': 0.1}}
+
+
+def test_diagnosis_plan_resume_and_table(tmp_path):
+  calls = []
+
+  def diagnose(experiment, override, checkpoint, seed):
+    calls.append((experiment, override, checkpoint, seed))
+    return _fake_measurement(0.1 * (seed + 1))
+
+  run = lambda: local_demo.run_local(  # pylint: disable=g-long-lambda
+      str(tmp_path), _FakeRuns(_scripted), seeds=2, context_lengths=(3,),
+      params_override='trainer.train_steps=7', log=lambda _: None,
+      diagnose=diagnose)
+  results = run()
+  seed0 = os.path.join(str(tmp_path), 'seed0')
+  assert calls[:3] == [
+      ('const_cl_pretrain_demo',
+       'trainer.train_steps=7,task.model.context_length=3',
+       f'{seed0}/const_cl_ctx3', 0),
+      ('cvrl_pretrain_demo', 'trainer.train_steps=7', f'{seed0}/cvrl', 0),
+      ('const_cl_pretrain_demo',
+       'trainer.train_steps=7,task.model.context_length=3', None, 0)]
+  assert len(calls) == 6
+  assert [m['probes']['shape'] for m in results['diagnosis']['cvrl']] == (
+      pytest.approx([0.1, 0.2]))
+  # A repeated command reads the measurements back instead of measuring.
+  again = run()
+  assert len(calls) == 6
+  assert again['diagnosis'] == results['diagnosis']
+  text = local_demo.format_diagnosis(results)
+  row = [l for l in text.splitlines() if l.strip().startswith('cvrl')][0]
+  # Mean over the seeds: dW res4 15.0%, local (res5_r) 30.0%, shape 15.0%.
+  cells = row.split()
+  assert cells[1] == '15.0' and cells[2] == '–' and cells[3] == '30.0'
+  assert cells[5] == '1.500' and cells[8] == '15.0'
+  assert 'shape 20.0%' in text
+  assert local_demo.format_diagnosis({'inits': []}) == ''

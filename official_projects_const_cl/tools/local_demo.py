@@ -40,6 +40,8 @@ CVRL = 'cvrl'
 RANDOM = 'random_init'
 
 RunMode = Callable[..., Dict[str, Any]]
+# (experiment, params override, checkpoint or None, seed) -> measurements.
+Diagnose = Callable[[str, str, Optional[str], int], Dict[str, Any]]
 
 
 def _join(*overrides: str) -> str:
@@ -66,7 +68,8 @@ def run_local(model_dir: str, run_mode: RunMode,
               params_override: str = '',
               localization_params_override: str = '',
               tracking_params_override: str = '',
-              log: Callable[[str], Any] = print) -> Dict[str, Any]:
+              log: Callable[[str], Any] = print,
+              diagnose: Optional[Diagnose] = None) -> Dict[str, Any]:
   """Pretrains, transfers and evaluates; returns every value and the table.
 
   Args:
@@ -81,11 +84,14 @@ def run_local(model_dir: str, run_mode: RunMode,
     localization_params_override: applied to every localization run.
     tracking_params_override: applied to every tracking run.
     log: where progress lines go.
+    diagnose: measures each pretrained network and the random init
+      (`representation_diagnosis.diagnose_experiment`; None: not measured).
 
   Returns:
     {'values': {init: {'<task>_<protocol>': [one value per seed]}},
      'inits': the rows in order, 'seconds_total', 'seeds',
-     'context_lengths', 'checks': {claim: bool}}.
+     'context_lengths', 'checks': {claim: bool}, and with `diagnose`
+     'diagnosis': {init: [one measurement dict per seed]}}.
   """
   if seeds < 1:
     raise ValueError(f'--seeds must be >= 1, got {seeds}.')
@@ -107,6 +113,22 @@ def run_local(model_dir: str, run_mode: RunMode,
         plan.append((init, task, protocol))
   total_runs = seeds * (len(context_lengths) + 1 + len(plan))
   done = 0
+  diagnosis: Dict[str, List[Dict[str, Any]]] = {init: [] for init in inits}
+
+  def measure(init, experiment, override, checkpoint, seed):
+    if diagnose is None:
+      return
+    path = os.path.join(model_dir, f'seed{seed}', f'diagnosis_{init}.json')
+    if tf.io.gfile.exists(path):  # A resumed command: measured already.
+      with tf.io.gfile.GFile(path) as f:
+        diagnosis[init].append(json.load(f))
+      return
+    log(f'[local] seed {seed}: diagnosis of {init}')
+    value = diagnose(experiment, override, checkpoint, seed)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, 'w') as f:
+      json.dump(value, f, indent=2)
+    diagnosis[init].append(value)
 
   def progress(what):
     elapsed = time.time() - start
@@ -123,15 +145,24 @@ def run_local(model_dir: str, run_mode: RunMode,
       pretrain_dirs[name] = os.path.join(seed_dir, name)
       progress(f'seed {seed}: pretrain ConST-CL, context length {c}')
       tf.keras.utils.set_random_seed(seed)
+      override = _join(params_override, f'task.model.context_length={c}')
       run_mode('const_cl_pretrain_demo', pretrain_dirs[name], 'train',
-               _join(params_override, f'task.model.context_length={c}'))
+               override)
       done += 1
+      measure(name, 'const_cl_pretrain_demo', override, pretrain_dirs[name],
+              seed)
     pretrain_dirs[CVRL] = os.path.join(seed_dir, CVRL)
     progress(f'seed {seed}: pretrain CVRL')
     tf.keras.utils.set_random_seed(seed)
     run_mode('cvrl_pretrain_demo', pretrain_dirs[CVRL], 'train',
              params_override)
     done += 1
+    measure(CVRL, 'cvrl_pretrain_demo', params_override, pretrain_dirs[CVRL],
+            seed)
+    measure(RANDOM, 'const_cl_pretrain_demo',
+            _join(params_override,
+                  f'task.model.context_length={context_lengths[0]}'),
+            None, seed)
     for init, task, protocol in plan:
       experiment, metric = {t[0]: (t[1], t[2]) for t in TASKS}[task]
       progress(f'seed {seed}: {task} {protocol} from {init}')
@@ -149,6 +180,8 @@ def run_local(model_dir: str, run_mode: RunMode,
              'context_lengths': list(context_lengths),
              'seconds_total': round(time.time() - start, 1)}
   results['checks'] = claim_checks(results)
+  if diagnose is not None:
+    results['diagnosis'] = diagnosis
   tf.io.gfile.makedirs(model_dir)
   with tf.io.gfile.GFile(os.path.join(model_dir, 'local_results.json'),
                          'w') as f:
@@ -211,4 +244,66 @@ def format_local(results: Dict[str, Any]) -> str:
   for claim, ok in results['checks'].items():
     lines.append(f'  [{"yes" if ok else "no "}] {claim}')
   lines.append(f'  wall time: {results["seconds_total"] / 60:.1f} min')
+  return '\n'.join(lines)
+
+
+# Columns of the diagnosis table: (label, path into one measurement, scale).
+DIAGNOSIS_COLUMNS = (
+    ('dW res4', ('weight_change', 'res4'), 100),
+    ('dW res5_g', ('weight_change', 'res5_g'), 100),
+    ('dW local', None, 100),  # res5_r, or CVRL's res5.
+    ('dW region head', ('weight_change', 'region_head'), 100),
+    ('feat rms', ('features', 'rms'), 1),
+    ('zeros', ('features', 'zero_fraction'), 100),
+    ('dead ch', ('features', 'dead_channel_fraction'), 100),
+    ('shape', ('probes', 'shape'), 100),
+    ('texture', ('probes', 'texture'), 100),
+    ('action', ('probes', 'action'), 100),
+    ('position R2', ('probes', 'position'), 100),
+)
+
+
+def _diagnosis_value(measurement: Dict[str, Any], path) -> Optional[float]:
+  if path is None:
+    change = measurement.get('weight_change', {})
+    return change.get('res5_r', change.get('res5'))
+  value = measurement
+  for key in path:
+    if not isinstance(value, dict) or key not in value:
+      return None
+    value = value[key]
+  return value
+
+
+def format_diagnosis(results: Dict[str, Any]) -> str:
+  """The diagnosis table: mean over seeds per cell ('–': not measured).
+
+  dW: relative weight change ||W - W0|| / ||W0|| in % over pretraining;
+  feat: ROI-pooled local features of held-out objects (rms, % exact zeros,
+  % channels zero on every object); probes: ridge read-out accuracy in %
+  (position: R^2 in %) of the object's shape, texture, action, box center.
+  """
+  diagnosis = results.get('diagnosis')
+  if not diagnosis:
+    return ''
+  chance = {}
+  for init in results['inits']:
+    for measurement in diagnosis.get(init, []):
+      for name in ('shape', 'texture', 'action'):
+        chance.setdefault(name, measurement['probes'][f'{name}_chance'])
+  lines = ['== Diagnosis (issue 11): weights moved in pretraining, local '
+           'features, linear read-out; mean over seeds ==',
+           '  chance (majority class): ' + ', '.join(
+               f'{k} {100 * v:.1f}%' for k, v in chance.items())]
+  header = f'  {"init":16s}' + ''.join(f'{label:>15s}'
+                                       for label, _, _ in DIAGNOSIS_COLUMNS)
+  lines.append(header)
+  for init in results['inits']:
+    cells = []
+    for _, path, scale in DIAGNOSIS_COLUMNS:
+      values = [_diagnosis_value(m, path) for m in diagnosis.get(init, [])]
+      values = [v for v in values if v is not None]
+      cells.append(f'{scale * statistics.fmean(values):.{1 if scale == 100 else 3}f}'
+                   if values else '–')
+    lines.append(f'  {init:16s}' + ''.join(f'{c:>15s}' for c in cells))
   return '\n'.join(lines)

@@ -48,6 +48,7 @@ from official_projects_const_cl import errors
 from official_projects_const_cl import registry_imports  # pylint: disable=unused-import
 from official_projects_const_cl.dataloaders import demo_data
 from official_projects_const_cl.tasks import experiment_runner
+from official_projects_const_cl.tasks import representation_diagnosis
 from official_projects_const_cl.tools import local_demo
 from official_projects_const_cl.tools import retrieval
 
@@ -302,9 +303,11 @@ def main(_):
     results = local_demo.run_local(
         FLAGS.model_dir, run_mode, FLAGS.seeds,
         [int(c) for c in FLAGS.context_lengths], FLAGS.params_override,
-        FLAGS.localization_params_override, FLAGS.tracking_params_override)
+        FLAGS.localization_params_override, FLAGS.tracking_params_override,
+        diagnose=representation_diagnosis.diagnose_experiment)
     logging.info('Local results: %s', results)
     print(local_demo.format_local(results), flush=True)
+    print(local_demo.format_diagnosis(results), flush=True)
     return
   results = run_demo(FLAGS.experiment, FLAGS.model_dir, FLAGS.params_override,
                      FLAGS.downstream, FLAGS.downstream_params_override,
