@@ -93,13 +93,15 @@ def local_endpoint(model: tf_keras.Model) -> str:
 
 
 def object_features(model: tf_keras.Model, probe: Mapping[str, np.ndarray],
-                    batch_size: int = 16) -> Dict[str, np.ndarray]:
+                    batch_size: int = 16,
+                    endpoint: Optional[str] = None) -> Dict[str, np.ndarray]:
   """Region features of every visible object, with its labels.
 
   Args:
     model: a `ConstClModel`.
     probe: `demo_probe.probe_clips(...)` output.
     batch_size: clips per backbone call.
+    endpoint: the backbone endpoint to pool (default `local_endpoint`).
 
   Returns:
     {'features': float32 [N, C], 'video': [N], 'shape', 'texture',
@@ -107,7 +109,7 @@ def object_features(model: tf_keras.Model, probe: Mapping[str, np.ndarray],
      'skipped_invisible': objects left out because less than
      MIN_VISIBILITY of them is visible at the frame}.
   """
-  endpoint = local_endpoint(model)
+  endpoint = endpoint or local_endpoint(model)
   _, t_out, _, _, _ = model.backbone.output_specs[endpoint]
   frames = probe['frames']
   t_in = frames.shape[1]
