@@ -45,8 +45,10 @@ the current queue, then, inside the replica function,
 
 Every replica computes the same new queue from the same global keys, so
 ONLY_FIRST_REPLICA keeps the mirrored copies identical. `out['keys']` of the
-term functions are already rows [B * P, D] in the order the release enqueues
-(train_vclr.py lines 120-122 enqueue the positives of all replicas).
+term functions are the positives as rows [B * P, D], video-major, so the
+gathered rows follow the global batch and the queue is the same for any
+number of replicas (the release enqueues the same keys positive-major,
+train_vclr.py lines 120-122; the loss does not depend on the row order).
 
 Hyperparameters from the authors' release (amazon-science/
 video-contrastive-learning @ 4fb66c3, utils/util.py): temperature 0.1 for
@@ -194,8 +196,8 @@ def _multi_positive_infonce(anchor: tf.Tensor, positives: tf.Tensor,
       'loss': tf.reduce_mean(per_positive),
       'accuracy': tf.reduce_mean(correct),
       'logits': logits,
-      'keys': tf.stop_gradient(tf.reshape(
-          tf.transpose(positives, [1, 0, 2]), [num_pos * batch, depth])),
+      'keys': tf.stop_gradient(
+          tf.reshape(positives, [batch * num_pos, depth])),
   }
 
 
@@ -300,9 +302,9 @@ def inter_frame_infonce(anchor: tf.Tensor,
       'logits': [B, P, 1 + N]; column 0 the positive, then the negatives
         (in-batch: N = G * P in (video, positive) order with the anchor's
         own video masked; queue: N = Q).
-      'keys': [P * B, D] the normalized positives, positive-major (row
-        p * B + b), without gradient: what `enqueue` takes (after
-        cross_replica_concat).
+      'keys': [B * P, D] the normalized positives, row b * P + p, without
+        gradient: what `enqueue` takes (after cross_replica_concat, the rows
+        are then in global-batch order whatever the number of replicas).
   """
   where = 'inter_frame_infonce'
   _check_temperature(temperature, where)
@@ -484,7 +486,7 @@ def vclr_loss(anchor_clips: Optional[tf.Tensor] = None,
 
   Returns:
     Dict of float32 scalars: 'total_loss' and '{video,inter,intra,order}_loss'
-    and '..._accuracy'; plus 'video_keys' [B, D] and 'inter_keys' [P * B, D]
+    and '..._accuracy'; plus 'video_keys' [B, D] and 'inter_keys' [B * P, D]
     for the enabled contrastive terms (to `enqueue` after
     cross_replica_concat). Divide 'total_loss' by num_replicas_in_sync before
     taking gradients.
