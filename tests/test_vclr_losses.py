@@ -97,7 +97,10 @@ def _np_order(logits, labels):
 def _random_case(seed=0, batch=3, clips=2, positives=3, negatives=2,
                  depth=5, queue_size=6):
   rng = np.random.default_rng(seed)
-  normal = lambda *shape: rng.normal(size=shape).astype(np.float32)  # pylint: disable=g-long-lambda
+
+  def normal(*shape):
+    return rng.normal(size=shape).astype(np.float32)
+
   return dict(
       anchor_clips=normal(batch, clips, depth),
       positive_clips=normal(batch, clips + 1, depth),
@@ -493,7 +496,10 @@ EMBED_DIM = 3
 
 def _distributed_batch():
   rng = np.random.default_rng(10)
-  normal = lambda *shape: rng.normal(size=shape).astype(np.float32)  # pylint: disable=g-long-lambda
+
+  def normal(*shape):
+    return rng.normal(size=shape).astype(np.float32)
+
   return {
       'anchor_clips': normal(GLOBAL_BATCH, 3, IN_DIM),
       'positive_clips': normal(GLOBAL_BATCH, 3, IN_DIM),
@@ -508,7 +514,9 @@ def _distributed_batch():
 
 def _distributed_losses(weights, batch, queues=None):
   """vclr_loss of a (local or global) batch through shared variables."""
-  embed = lambda x: tf.einsum('...c,cd->...d', x, weights['embed'])  # pylint: disable=g-long-lambda
+  def embed(x):
+    return tf.einsum('...c,cd->...d', x, weights['embed'])
+
   anchor_clips = embed(batch['anchor_clips'])
   positive_clips = embed(batch['positive_clips'])
   order_features = tf.concat([tf.reduce_mean(anchor_clips, 1),
