@@ -389,6 +389,12 @@ class ConstClPretrainTask(cfg.TaskConfig):
   def value_errors(self) -> checks.Problems:
     problems = checks.field_errors(
         self, temporal_sampling=checks.one_of(*TEMPORAL_SAMPLINGS))
+    for name in ('train_data', 'validation_data'):
+      sampling = getattr(self, name).clip_sampling
+      if sampling in CLIP_SAMPLINGS and sampling != 'two_clips':
+        problems.append((f'{name}.clip_sampling', 'must be \'two_clips\' '
+                         'for ConST-CL / CVRL pretraining (two views with '
+                         f'region boxes), got {sampling!r}'))
     if not self.train_data.feature_shape:
       return problems
     frames = self.num_feature_frames()
