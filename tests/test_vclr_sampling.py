@@ -304,8 +304,7 @@ def test_each_clip_has_its_own_consistent_augmentation(monkeypatch):
 
 
 def test_bad_video_is_reported_for_skipping():
-  seq = tf.train.SequenceExample()
-  seq.feature_lists.feature_list[pi.IMAGE_KEY]  # pylint: disable=pointless-statement
+  seq = tf.train.SequenceExample()  # No frames at all.
   out = _parser().parse_fn(True)(pi.Decoder().decode(
       {'serialized': tf.constant(seq.SerializeToString()),
        'source': tf.constant('empty.tfrecord')}))
@@ -379,14 +378,15 @@ def test_two_clip_mode_is_unchanged(training):
 
 
 def test_config_fields_reach_the_parser():
+  # pylint: disable=protected-access
   params = const_cl.DataConfig(feature_shape=(1, 16, 16, 3),
                                clip_sampling='vclr_segments',
                                vclr_num_segments=4,
                                vclr_order_shuffle_prob=0.25)
   parser = pi.Parser.from_config(params)
   assert parser.clip_sampling == 'vclr_segments'
-  assert parser._vclr_num_segments == 4  # pylint: disable=protected-access
-  assert parser._vclr_order_shuffle_prob == 0.25  # pylint: disable=protected-access
+  assert parser._vclr_num_segments == 4
+  assert parser._vclr_order_shuffle_prob == 0.25
   default = const_cl.DataConfig()
   assert (default.clip_sampling, default.vclr_num_segments,
           default.vclr_order_shuffle_prob) == ('two_clips', 3, 0.5)

@@ -50,7 +50,9 @@ with clips of T > 1 frames, its §5.3): the video is cut into K segments and
 each of two tuples (anchor, positive) holds one clip per segment; each clip
 has its own augmentation, and each tuple is shuffled with probability p for
 the temporal-order task (`segment_clip_indices`, `random_order`,
-`Parser._parse_vclr`). Its output is described in `Parser._parse_vclr`.
+`Parser._parse_vclr`). A segment shorter than a clip's span is looped
+inside the segment, by the rule above for short videos; its output is
+described in `Parser._parse_vclr`.
 
 Per-example output of the default `clip_sampling='two_clips'` (team
 contract): 'image' float32 [2, T, H, W, 3] in
@@ -303,7 +305,11 @@ def random_order(num_clips: int, shuffle_prob: float
 
 
 class Parser(parser_lib.Parser):
-  """Samples and augments the two views of a video, with region boxes."""
+  """Samples and augments the two views of a video, with region boxes.
+
+  With `clip_sampling='vclr_segments'`: the VCLR anchor and positive tuples
+  instead (`_parse_vclr`).
+  """
 
   def __init__(self,
                num_frames: int = 16,
@@ -548,7 +554,8 @@ class Parser(parser_lib.Parser):
     `random_order`: shuffled, with probability p, by a non-identity
     permutation. In evaluation the anchor tuple is the centered clip of
     every segment with a center crop (`eval_clip`), never shuffled; the
-    positive tuple is as in training. No region boxes are made.
+    positive tuple is as in training. No region boxes are made
+    (`region_source` is not used).
 
     Args:
       decoded: The Decoder's output (or `decode_video`'s, with 'video').
