@@ -23,6 +23,8 @@ from official_projects_const_cl.configs import validation as checks
 REGION_SOURCES = ('random', 'slic', 'fh', 'stored')
 TEMPORAL_SAMPLINGS = ('center', 'nearest', 'random')
 LOSS_ENDPOINTS = ('res5_g+res5_r', 'res5', 'res4_pooled')
+# How a pretraining example's clips are drawn (DataConfig.clip_sampling).
+CLIP_SAMPLINGS = ('two_clips', 'vclr_segments')
 
 # Kinetics-400 as used by the paper: 200k steps at batch 1024 are "around 850
 # epochs", i.e. about 240k training clips (235 steps per epoch).
@@ -276,6 +278,19 @@ class DataConfig(video_classification.DataConfig, RecordInputConfig):
   aug_color_jitter_strength: float = 1.0
   aug_grayscale_prob: float = 0.2
   aug_blur_prob: float = 0.5
+  # 'two_clips': two random clips (views a, b) of `feature_shape` frames;
+  # 'vclr_segments': VCLR (Wang et al. 2021) §3.2-3.3 tuples, one clip per
+  # segment of the video, with the temporal-order label
+  # (dataloaders/pretrain_input.py). A 1-frame `feature_shape` is the 2D
+  # frame setting of VCLR's main results, longer clips its §5.3 3D setting.
+  clip_sampling: str = 'two_clips'
+  # K = 3: VCLR §4.2 ("each tuple contains three frames", §5.2) and the
+  # authors' release (github.com/amazon-science/video-contrastive-learning
+  # at 4fb66c3), dataset/dataset_kinetics.py line 120.
+  vclr_num_segments: int = 3
+  # p = 0.5: VCLR §3.3 ("a balanced 4-way classification problem"); the
+  # release draws `random.randint(0, 1)` per tuple, same file lines 182-183.
+  vclr_order_shuffle_prob: float = 0.5
   # Validation only: training videos forming the kNN memory bank.
   knn_bank_input_path: str = ''
   # If set, the demo world lives here; the entry points make it on first use
@@ -302,7 +317,16 @@ class DataConfig(video_classification.DataConfig, RecordInputConfig):
         aug_color_jitter_prob=checks.PROBABILITY,
         aug_color_jitter_strength=checks.NON_NEGATIVE,
         aug_grayscale_prob=checks.PROBABILITY,
-        aug_blur_prob=checks.PROBABILITY)
+        aug_blur_prob=checks.PROBABILITY,
+        clip_sampling=checks.one_of(*CLIP_SAMPLINGS),
+        vclr_num_segments=checks.at_least(1),
+        vclr_order_shuffle_prob=checks.PROBABILITY)
+    if (self.clip_sampling == 'vclr_segments' and self.vclr_num_segments == 1
+        and self.vclr_order_shuffle_prob and
+        self.vclr_order_shuffle_prob > 0):
+      problems.append(('vclr_order_shuffle_prob', 'must be 0 with '
+                       'vclr_num_segments=1 (one clip cannot be shuffled), '
+                       f'got {self.vclr_order_shuffle_prob!r}'))
     for low, high in (('box_min_size', 'box_max_size'),
                       ('box_min_aspect_ratio', 'box_max_aspect_ratio'),
                       ('segment_box_min_size', 'segment_box_max_size'),
@@ -365,6 +389,12 @@ class ConstClPretrainTask(cfg.TaskConfig):
   def value_errors(self) -> checks.Problems:
     problems = checks.field_errors(
         self, temporal_sampling=checks.one_of(*TEMPORAL_SAMPLINGS))
+    for name in ('train_data', 'validation_data'):
+      sampling = getattr(self, name).clip_sampling
+      if sampling in CLIP_SAMPLINGS and sampling != 'two_clips':
+        problems.append((f'{name}.clip_sampling', 'must be \'two_clips\' '
+                         'for ConST-CL / CVRL pretraining (two views with '
+                         f'region boxes), got {sampling!r}'))
     if not self.train_data.feature_shape:
       return problems
     frames = self.num_feature_frames()

@@ -45,7 +45,17 @@ Rules worth knowing:
   `records.dataset_fn_with_source`; matched files are checked up front
   (gzip without `compressed_input`, not a TFRecord file).
 
-Per-example output (team contract): 'image' float32 [2, T, H, W, 3] in
+VCLR segment tuples (`clip_sampling='vclr_segments'`, VCLR §3.2-3.3 and,
+with clips of T > 1 frames, its §5.3): the video is cut into K segments and
+each of two tuples (anchor, positive) holds one clip per segment; each clip
+has its own augmentation, and each tuple is shuffled with probability p for
+the temporal-order task (`segment_clip_indices`, `random_order`,
+`Parser._parse_vclr`). A segment shorter than a clip's span is looped
+inside the segment, by the rule above for short videos; its output is
+described in `Parser._parse_vclr`.
+
+Per-example output of the default `clip_sampling='two_clips'` (team
+contract): 'image' float32 [2, T, H, W, 3] in
 [0, 1]; 'boxes' float32 [2, T, N, 4] in view coordinates; 'boxes_mask'
 float32 [2, T, N]; 'frame_index' int32 [2, T]; 'label' int32 (first
 `clip/label/index` or -1); 'num_corrupt_frames' int32; from the `build_*` datasets also
@@ -62,6 +72,7 @@ from official.core import config_definitions as cfg
 from official.vision.dataloaders import decoder
 from official.vision.dataloaders import input_reader_factory
 from official.vision.dataloaders import parser as parser_lib
+from official_projects_const_cl.configs import const_cl as const_cl_cfg
 from official_projects_const_cl.dataloaders import augmentations
 from official_projects_const_cl.dataloaders import features
 from official_projects_const_cl.dataloaders import frames as frames_lib
@@ -72,6 +83,7 @@ IMAGE_KEY = features.IMAGE_KEY
 LABEL_KEY = features.LABEL_KEY
 REGION_SOURCES = ('random', 'slic', 'fh', 'stored')
 UNKNOWN_SOURCE = records.UNKNOWN_SOURCE
+CLIP_SAMPLINGS = const_cl_cfg.CLIP_SAMPLINGS
 
 
 def _same_or_unequal_sizes(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
@@ -79,6 +91,15 @@ def _same_or_unequal_sizes(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
   return tf.cond(tf.equal(tf.size(a), tf.size(b)),
                  lambda: tf.reduce_all(tf.equal(a, b)),
                  lambda: tf.constant(True))
+
+
+def _first_label(labels: tf.Tensor) -> tf.Tensor:
+  """int32 scalar: the first of the int64 [L] class indices, or -1."""
+  label = tf.cast(labels, tf.int32)
+  label = tf.cond(tf.size(label) > 0, lambda: label[0],
+                  lambda: tf.constant(-1, tf.int32))
+  label.set_shape([])
+  return label
 
 
 class Decoder(decoder.Decoder):
@@ -186,8 +207,109 @@ def sample_indices(num_video_frames: tf.Tensor, num_frames: int, stride: int,
   return indices
 
 
+def segment_bounds(num_video_frames: tf.Tensor, num_segments: int
+                  ) -> Tuple[tf.Tensor, tf.Tensor]:
+  """First frame and length of each of K equal segments of a video.
+
+  Segment k covers frames `[floor(k L / K), floor((k + 1) L / K))` of a video
+  of L frames: lengths differ by at most one frame. A video of fewer than K
+  frames has empty segments; each is given the one frame at its start
+  (`floor(k L / K) < L`), so some segments share a frame.
+
+  Args:
+    num_video_frames: int32 scalar L (> 0).
+    num_segments: K (>= 1).
+
+  Returns:
+    starts: int32 [K]; lengths: int32 [K], each >= 1.
+  """
+  bounds = (tf.range(num_segments + 1) * num_video_frames) // num_segments
+  return bounds[:-1], tf.maximum(bounds[1:] - bounds[:-1], 1)
+
+
+def segment_clip_indices(num_video_frames: tf.Tensor, num_segments: int,
+                         num_frames: int, stride: int,
+                         random: bool) -> tf.Tensor:
+  """Frame indices of one clip in each of K segments (VCLR §3.2).
+
+  The clip of segment k is `sample_indices` applied to the segment as if it
+  were a video of its own, offset by the segment's first frame: with
+  `random` its start is uniform among the starts whose whole span
+  `(T - 1) * stride + 1` lies in the segment; else it is the segment's
+  centered clip. A segment SHORTER than the span follows the loop rule of
+  `sample_indices` inside the segment: the start is uniform over all the
+  segment's frames (0 without `random`) and the indices are taken modulo the
+  segment length, so a 5-frame segment from frame 10 read as 4 frames at
+  stride 2 from its third frame gives 12, 14, 11, 13. Every clip thus stays
+  in its own segment, and the segment order is the clips' true temporal
+  order. Each segment draws independently.
+
+  Args:
+    num_video_frames: int32 scalar L (> 0).
+    num_segments: K.
+    num_frames: T.
+    stride: Temporal stride.
+    random: Random starts (training) or centered clips.
+
+  Returns:
+    int32 [K, T].
+  """
+  starts, lengths = segment_bounds(num_video_frames, num_segments)
+  indices = tf.stack([
+      starts[k] + sample_indices(lengths[k], num_frames, stride, random)
+      for k in range(num_segments)])
+  indices.set_shape([num_segments, num_frames])
+  return indices
+
+
+def random_order(num_clips: int, shuffle_prob: float
+                ) -> Tuple[tf.Tensor, tf.Tensor]:
+  """The clip order of one tuple for the temporal-order task (VCLR §3.3).
+
+  With probability `shuffle_prob` the tuple is shuffled: the permutation is
+  uniform over the `K! - 1` permutations other than the identity (a uniform
+  random permutation, redrawn while it is the identity). Otherwise it is the
+  identity. (The authors' release also rejects the reversed order:
+  `shuffle_list`, dataset/dataset_kinetics.py lines 206-220 at 4fb66c3;
+  here any non-identity order counts as shuffled.)
+
+  Args:
+    num_clips: K, >= 2 unless `shuffle_prob` is 0.
+    shuffle_prob: p.
+
+  Returns:
+    permutation: int32 [K], slot j shows the clip of segment
+      `permutation[j]`.
+    shuffled: bool scalar, True iff the permutation is not the identity.
+  """
+  identity = tf.range(num_clips)
+  if shuffle_prob <= 0.0:
+    return identity, tf.constant(False)
+  if num_clips < 2:
+    raise ValueError(f'random_order: num_clips={num_clips} cannot be '
+                     'shuffled (needs >= 2 clips) with shuffle_prob='
+                     f'{shuffle_prob}.')
+
+  def draw():
+    return tf.argsort(tf.random.uniform([num_clips]), stable=True)
+
+  def non_identity():
+    return tf.while_loop(
+        lambda perm: tf.reduce_all(tf.equal(perm, identity)),
+        lambda perm: [draw()], [draw()])[0]
+
+  shuffled = tf.random.uniform([]) < shuffle_prob
+  permutation = tf.cond(shuffled, non_identity, lambda: identity)
+  permutation.set_shape([num_clips])
+  return permutation, shuffled
+
+
 class Parser(parser_lib.Parser):
-  """Samples and augments the two views of a video, with region boxes."""
+  """Samples and augments the two views of a video, with region boxes.
+
+  With `clip_sampling='vclr_segments'`: the VCLR anchor and positive tuples
+  instead (`_parse_vclr`).
+  """
 
   def __init__(self,
                num_frames: int = 16,
@@ -206,7 +328,10 @@ class Parser(parser_lib.Parser):
                augmentation: augmentations.ClipAugmentation = (
                    augmentations.ClipAugmentation()),
                is_training: bool = True,
-               image_key: str = IMAGE_KEY):
+               image_key: str = IMAGE_KEY,
+               clip_sampling: str = 'two_clips',
+               vclr_num_segments: int = 3,
+               vclr_order_shuffle_prob: float = 0.5):
     """Initializes the parser.
 
     Args:
@@ -227,7 +352,30 @@ class Parser(parser_lib.Parser):
       augmentation: Training augmentation parameters.
       is_training: Default mode of `parse_fn`-less callers (`__call__`).
       image_key: The frames' feature key (for the bad-video messages).
+      clip_sampling: 'two_clips' (two views a, b; module doc) or
+        'vclr_segments' (VCLR tuples; `_parse_vclr`).
+      vclr_num_segments: VCLR: K, segments per video = clips per tuple.
+      vclr_order_shuffle_prob: VCLR: p, the chance that a tuple is shuffled.
+
+    Raises:
+      ValueError: an unknown `region_source` or `clip_sampling`, or values
+        out of range (named in the message).
     """
+    if clip_sampling not in CLIP_SAMPLINGS:
+      raise ValueError(f'Unknown clip_sampling {clip_sampling!r}; expected '
+                       f'one of {CLIP_SAMPLINGS}.')
+    if vclr_num_segments < 1:
+      raise ValueError('vclr_num_segments must be >= 1, got '
+                       f'{vclr_num_segments}.')
+    if not 0.0 <= vclr_order_shuffle_prob <= 1.0:
+      raise ValueError('vclr_order_shuffle_prob must be in [0, 1], got '
+                       f'{vclr_order_shuffle_prob}.')
+    if (clip_sampling == 'vclr_segments' and vclr_num_segments < 2 and
+        vclr_order_shuffle_prob > 0.0):
+      raise ValueError(
+          f'vclr_order_shuffle_prob={vclr_order_shuffle_prob} needs '
+          f'vclr_num_segments >= 2 (a tuple of {vclr_num_segments} clip '
+          'cannot be shuffled); set it to 0.')
     if region_source not in REGION_SOURCES:
       raise ValueError(f'Unknown region_source {region_source!r}; expected '
                        f'one of {REGION_SOURCES}.')
@@ -252,6 +400,9 @@ class Parser(parser_lib.Parser):
     self._augmentation = augmentation
     self._is_training = is_training
     self._image_key = image_key
+    self._clip_sampling = clip_sampling
+    self._vclr_num_segments = vclr_num_segments
+    self._vclr_order_shuffle_prob = vclr_order_shuffle_prob
 
   @classmethod
   def from_config(cls, params: cfg.DataConfig) -> 'Parser':
@@ -273,11 +424,18 @@ class Parser(parser_lib.Parser):
         segment_box_max_size=params.segment_box_max_size,
         augmentation=aug,
         is_training=params.is_training,
-        image_key=params.image_field_key)
+        image_key=params.image_field_key,
+        clip_sampling=params.clip_sampling,
+        vclr_num_segments=params.vclr_num_segments,
+        vclr_order_shuffle_prob=params.vclr_order_shuffle_prob)
 
   @property
   def region_source(self) -> str:
     return self._region_source
+
+  @property
+  def clip_sampling(self) -> str:
+    return self._clip_sampling
 
   def __call__(self, decoded: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     return self.parse_fn(self._is_training)(decoded)
@@ -369,6 +527,8 @@ class Parser(parser_lib.Parser):
              training: bool) -> Dict[str, tf.Tensor]:
     decoded = dict(decoded)
     decoded.setdefault('source', tf.constant(UNKNOWN_SOURCE))
+    if self._clip_sampling == 'vclr_segments':
+      return self._parse_vclr(decoded, training)
     views = [self._view(decoded, training_view=training),
              self._view(decoded, training_view=True)]
     out = {key: tf.stack([views[0][key], views[1][key]])
@@ -378,10 +538,88 @@ class Parser(parser_lib.Parser):
     out['problem'] = tf.where(tf.strings.length(views[0]['problem']) > 0,
                               views[0]['problem'], views[1]['problem'])
     out['source'] = decoded['source']
-    label = tf.cast(decoded['label'], tf.int32)
-    out['label'] = tf.cond(tf.size(label) > 0, lambda: label[0],
-                           lambda: tf.constant(-1, tf.int32))
-    out['label'].set_shape([])
+    out['label'] = _first_label(decoded['label'])
+    out['num_corrupt_frames'].set_shape([])
+    return out
+
+  def _parse_vclr(self, decoded: Dict[str, tf.Tensor],
+                  training: bool) -> Dict[str, tf.Tensor]:
+    """An anchor and a positive tuple of K clips (VCLR §3.2-3.3).
+
+    Each tuple holds one clip of T frames per segment
+    (`segment_clip_indices`; the two tuples draw independently). All 2K
+    clips are decoded together with the bad-frame rules of the module doc,
+    and each gets its own training augmentation (`augment_clip`: one draw
+    per clip, shared by its frames). Then each tuple is put in the order of
+    `random_order`: shuffled, with probability p, by a non-identity
+    permutation. In evaluation the anchor tuple is the centered clip of
+    every segment with a center crop (`eval_clip`), never shuffled; the
+    positive tuple is as in training. No region boxes are made
+    (`region_source` is not used).
+
+    Args:
+      decoded: The Decoder's output (or `decode_video`'s, with 'video').
+      training: Training or evaluation sampling of the anchor tuple.
+
+    Returns:
+      'anchor', 'positive': float32 [K, T, H, W, 3] in [0, 1], slot j
+      showing the clip of segment `order_permutation[v, j]`;
+      'order_permutation': int32 [2, K] (row 0 anchor, row 1 positive);
+      'order_label': int32 `2 * anchor_shuffled + positive_shuffled`
+      (0: both in order, 1: positive shuffled, 2: anchor shuffled, 3: both;
+      balanced at p = 0.5); 'frame_index': int32 [2, K, T], the frames shown
+      in each slot; 'label', 'num_corrupt_frames' (over all 2K clips),
+      'problem' and 'source' as in the two-clip mode.
+    """
+    k, t = self._vclr_num_segments, self._num_frames
+    video = decoded.get('video')
+    num_stored = (video.num_stored if video is not None else
+                  tf.shape(decoded['image'])[0])
+    num_video_frames = tf.maximum(num_stored, 1)
+    indices = tf.concat([
+        segment_clip_indices(num_video_frames, k, t, self._stride,
+                             random=training),
+        segment_clip_indices(num_video_frames, k, t, self._stride,
+                             random=True)], axis=0)  # [2K, T]
+    if video is not None:
+      clips = frames_lib.clips_from_video(video, indices, self._output_size,
+                                          self._image_key)
+    else:
+      clips = frames_lib.decode_clips(decoded['image'], indices,
+                                      self._output_size, self._image_key)
+    out = {}
+    permutations, shown, shuffled = [], [], []
+    for v, name in enumerate(('anchor', 'positive')):
+      eval_view = v == 0 and not training
+      views = []
+      for i in range(v * k, (v + 1) * k):
+        if eval_view:
+          view, _, _ = augmentations.eval_clip(clips.images[i],
+                                               self._output_size)
+        else:
+          view, _, _ = augmentations.augment_clip(
+              clips.images[i], self._output_size, self._augmentation)
+        views.append(view)
+      if eval_view:
+        permutation, is_shuffled = random_order(k, 0.0)
+      else:
+        permutation, is_shuffled = random_order(
+            k, self._vclr_order_shuffle_prob)
+      out[name] = tf.gather(tf.stack(views), permutation)
+      out[name].set_shape([k, t, self._output_size[0],
+                           self._output_size[1], 3])
+      permutations.append(permutation)
+      shown.append(tf.gather(clips.indices[v * k:(v + 1) * k], permutation))
+      shuffled.append(tf.cast(is_shuffled, tf.int32))
+    out['order_permutation'] = tf.stack(permutations)
+    out['order_label'] = 2 * shuffled[0] + shuffled[1]
+    out['frame_index'] = tf.stack(shown)
+    out['frame_index'].set_shape([2, k, t])
+    out['num_corrupt_frames'] = clips.num_corrupt
+    out['problem'] = clips.problem
+    out['source'] = decoded['source']
+    out['label'] = _first_label(decoded['label'])
+    out['order_label'].set_shape([])
     out['num_corrupt_frames'].set_shape([])
     return out
 
