@@ -182,7 +182,7 @@ def test_order_labels_are_balanced_and_match_the_permutation():
   for out in outs:
     label = int(out['order_label'])
     assert out['order_label'].dtype == np.int32
-    for v, bit in ((0, label // 2), (1, label % 2)):
+    for v, bit in ((0, label % 2), (1, label // 2)):
       perm = out['order_permutation'][v]
       assert sorted(perm) == [0, 1, 2]
       assert (perm.tolist() != [0, 1, 2]) == bool(bit), (label, perm)
@@ -265,7 +265,7 @@ def test_evaluation_anchor_is_centered_unshuffled_and_center_cropped():
         out['frame_index'][0],
         [[1, 3, 5, 7], [11, 13, 15, 17], [21, 23, 25, 27]])
     np.testing.assert_array_equal(out['order_permutation'][0], [0, 1, 2])
-    assert int(out['order_label']) == 1  # Only the positive is shuffled.
+    assert int(out['order_label']) == 2  # Only the positive is shuffled.
 
 
 def test_each_clip_has_its_own_consistent_augmentation(monkeypatch):
@@ -442,3 +442,17 @@ def test_one_segment_with_shuffling_is_a_config_error():
   assert ('task.train_data.vclr_order_shuffle_prob: must be 0 with '
           'vclr_num_segments=1 (one clip cannot be shuffled), got 0.5'
           in problems), problems
+
+
+def test_order_labels_use_the_losses_encoding():
+  """The sampler's label is what `losses.vclr.order_label` computes from
+  which tuple it shuffled."""
+  from official_projects_const_cl.losses import vclr  # pylint: disable=g-import-not-at-top
+  tf.random.set_seed(11)
+  seen = set()
+  for out in _draws(_parser(), _video(30), 40):
+    anchor, positive = (p.tolist() != [0, 1, 2]
+                        for p in out['order_permutation'])
+    assert int(out['order_label']) == int(vclr.order_label(anchor, positive))
+    seen.add(int(out['order_label']))
+  assert seen == {0, 1, 2, 3}

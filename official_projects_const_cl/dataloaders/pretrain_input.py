@@ -565,9 +565,10 @@ class Parser(parser_lib.Parser):
       'anchor', 'positive': float32 [K, T, H, W, 3] in [0, 1], slot j
       showing the clip of segment `order_permutation[v, j]`;
       'order_permutation': int32 [2, K] (row 0 anchor, row 1 positive);
-      'order_label': int32 `2 * anchor_shuffled + positive_shuffled`
-      (0: both in order, 1: positive shuffled, 2: anchor shuffled, 3: both;
-      balanced at p = 0.5); 'frame_index': int32 [2, K, T], the frames shown
+      'order_label': int32 `anchor_shuffled + 2 * positive_shuffled`
+      (0: both in order, 1: anchor shuffled, 2: positive shuffled, 3: both;
+      balanced at p = 0.5; the encoding of `losses.vclr.order_label` and of
+      the authors' release); 'frame_index': int32 [2, K, T], the frames shown
       in each slot; 'label', 'num_corrupt_frames' (over all 2K clips),
       'problem' and 'source' as in the two-clip mode.
     """
@@ -612,7 +613,7 @@ class Parser(parser_lib.Parser):
       shown.append(tf.gather(clips.indices[v * k:(v + 1) * k], permutation))
       shuffled.append(tf.cast(is_shuffled, tf.int32))
     out['order_permutation'] = tf.stack(permutations)
-    out['order_label'] = 2 * shuffled[0] + shuffled[1]
+    out['order_label'] = shuffled[0] + 2 * shuffled[1]
     out['frame_index'] = tf.stack(shown)
     out['frame_index'].set_shape([2, k, t])
     out['num_corrupt_frames'] = clips.num_corrupt
