@@ -62,6 +62,17 @@ def test_classification_accuracy_and_chance():
         x_train, y_train, x_test, y_test[:2], 2)
 
 
+def test_standardize_floors_near_constant_channels():
+  train = np.array([[0.0, 1.0, 5.0], [2.0, 1.0 + 1e-9, 5.0]])
+  test = np.array([[1.0, 2.0, 6.0]])
+  a, b = decodability.standardize(train, test)
+  np.testing.assert_allclose(a[:, 0], [-1.0, 1.0])
+  # Channel stds 1, 5e-10, 0: floored at 1% of their mean (1/3).
+  floor = 0.01 / 3
+  np.testing.assert_allclose(b[0], [0.0, (2.0 - 1.0) / floor,
+                                    (6.0 - 5.0) / floor], rtol=1e-6)
+
+
 def test_regression_r2_worked_examples():
   x_train = np.array([[0.0], [1.0], [2.0], [3.0]])
   y_train = 2 * x_train[:, 0] + 1

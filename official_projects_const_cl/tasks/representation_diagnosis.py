@@ -226,7 +226,7 @@ def diagnose(params: cfg.ExperimentConfig, checkpoint: Optional[str],
   return result
 
 
-def default_probe(params: cfg.ExperimentConfig, num_videos: int = 96
+def default_probe(params: cfg.ExperimentConfig, num_videos: int = 384
                   ) -> Dict[str, np.ndarray]:
   """Probe clips with the experiment's clip length and stride."""
   data = params.task.train_data
@@ -239,7 +239,7 @@ _PROBES: Dict[Any, Dict[str, np.ndarray]] = {}
 
 def diagnose_experiment(experiment: str, params_override: str,
                         checkpoint: Optional[str], seed: int,
-                        num_probe_videos: int = 96) -> Dict[str, Any]:
+                        num_probe_videos: int = 384) -> Dict[str, Any]:
   """`diagnose` for a registered experiment and its override string.
 
   The probe clips (one set per clip length, stride and size) are rendered
