@@ -77,3 +77,23 @@ def bfloat16_kernels(request):
   assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
   assert '1 passed' in result.stdout, result.stdout[-2000:]
   return False
+
+
+@pytest.fixture(autouse=True)
+def _unseeded_after_each_test():
+  """Clears the global seeds a test set (`tf.random.set_seed`,
+  `tf_keras.utils.set_random_seed`) when it ends.
+
+  With a TensorFlow global seed set, every newly built input pipeline draws
+  the same random numbers, so a later test of the same pytest worker that
+  checks a random augmentation over several fresh pipelines saw one outcome
+  twenty times (test_training_flip_moves_boxes_with_pixels, fresh-clone CI,
+  2026-12-02).
+  """
+  yield
+  import random  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.random.set_seed(None)
+  np.random.seed(None)
+  random.seed(None)
