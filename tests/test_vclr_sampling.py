@@ -284,8 +284,9 @@ def test_each_clip_has_its_own_consistent_augmentation(monkeypatch):
       min_area_ratio=1.0, min_aspect_ratio=1.0, max_aspect_ratio=1.0,
       color_jitter_prob=0.0, grayscale_prob=0.0, blur_prob=0.0))
   outs = _draws(parser, video.astype(np.uint8), 6)
-  # Traced once: one call of the shared augmentation per clip (2 K).
-  assert calls == [[4, SIDE, SIDE, 3]] * 6
+  # Traced once: one call of the shared augmentation per clip (2 K), and
+  # one for the anchor's second view of its segment-0 clip.
+  assert calls == [[4, SIDE, SIDE, 3]] * 7
   mixed = 0
   for out in outs:
     flips = []
