@@ -168,9 +168,9 @@ def sgd_cosine_optimizer(base_lr: float, train_steps: int, warmup_steps: int,
 
 
 def sgd_step_optimizer(base_lr: float, boundaries: Tuple[int, ...],
-                       decay: float) -> optimization.OptimizationConfig:
-  """SGD momentum 0.9; the LR divided by 1 / `decay` at each boundary."""
-  values = [base_lr * decay**i for i in range(len(boundaries) + 1)]
+                       factor: float) -> optimization.OptimizationConfig:
+  """SGD momentum 0.9; the LR divided by `factor` at each boundary."""
+  values = [base_lr / factor**i for i in range(len(boundaries) + 1)]
   return optimization.OptimizationConfig({
       'optimizer': {'type': 'sgd', 'sgd': {'momentum': 0.9}},
       'learning_rate': {
@@ -294,7 +294,7 @@ def vclr_r3d_pretrain_ucf101() -> cfg.ExperimentConfig:
       train_steps=UCF101_EPOCHS * steps_per_epoch,
       optimizer_config=sgd_step_optimizer(
           UCF101_BASE_LR,
-          tuple(e * steps_per_epoch for e in UCF101_DECAY_EPOCHS), 0.1))
+          tuple(e * steps_per_epoch for e in UCF101_DECAY_EPOCHS), 10.0))
 
 
 @exp_factory.register_config_factory('vclr_pretrain_demo')
