@@ -571,8 +571,9 @@ class Parser(parser_lib.Parser):
       the authors' release); 'frame_index': int32 [2, K, T], the frames shown
       in each slot; 'anchor_second_view': float32 [T, H, W, 3], another
       training augmentation of the anchor tuple's clip of segment 0 (the
-      slot j with order_permutation[0, j] == 0; in evaluation too); 'label', 'num_corrupt_frames' (over all 2K clips),
-      'problem' and 'source' as in the two-clip mode.
+      slot j with order_permutation[0, j] == 0; in evaluation too);
+      'label', 'num_corrupt_frames' (over all 2K clips), 'problem' and
+      'source' as in the two-clip mode.
     """
     k, t = self._vclr_num_segments, self._num_frames
     video = decoded.get('video')

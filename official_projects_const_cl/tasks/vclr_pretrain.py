@@ -74,7 +74,8 @@ class VclrPretrainTask(base_task.Task):
     if tf.io.gfile.isdir(path):
       latest = tf.train.latest_checkpoint(path)
       if latest is None:
-        raise FileNotFoundError(f'init_checkpoint {path!r} holds no checkpoint.')
+        raise FileNotFoundError(
+            f'init_checkpoint {path!r} holds no checkpoint.')
       path = latest
     ckpt = tf.train.Checkpoint(backbone=model.backbone)
     status = ckpt.read(path)
