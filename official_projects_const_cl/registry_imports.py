@@ -10,7 +10,9 @@ from official_projects_const_cl.configs import const_cl as const_cl_configs
 from official_projects_const_cl.configs import localization as localization_configs
 from official_projects_const_cl.configs import recognition as recognition_configs
 from official_projects_const_cl.configs import tracking as tracking_configs
+from official_projects_const_cl.configs import vclr as vclr_configs
 from official_projects_const_cl.modeling import const_cl_model
+from official_projects_const_cl.modeling import vclr_model
 from official_projects_const_cl.modeling import video_classifier
 from official_projects_const_cl.modeling.backbones import resnet_3d_y
 from official_projects_const_cl.tasks import experiment_runner
@@ -18,6 +20,7 @@ from official_projects_const_cl.tasks import localization
 from official_projects_const_cl.tasks import pretrain
 from official_projects_const_cl.tasks import recognition
 from official_projects_const_cl.tasks import tracking
+from official_projects_const_cl.tasks import vclr_pretrain
 # pylint: enable=unused-import
 
 

@@ -17,7 +17,8 @@ from official_projects_const_cl.tasks import gradient_step
 
 EXPERIMENTS = ['const_cl_pretrain_demo', 'cvrl_pretrain_demo',
                'const_cl_linear_eval_demo', 'const_cl_finetune_demo',
-               'const_cl_action_localization_demo', 'const_cl_tracking_demo']
+               'const_cl_action_localization_demo', 'const_cl_tracking_demo',
+               'vclr_pretrain_demo']
 
 
 def _zeros(specs):

@@ -284,8 +284,9 @@ def test_each_clip_has_its_own_consistent_augmentation(monkeypatch):
       min_area_ratio=1.0, min_aspect_ratio=1.0, max_aspect_ratio=1.0,
       color_jitter_prob=0.0, grayscale_prob=0.0, blur_prob=0.0))
   outs = _draws(parser, video.astype(np.uint8), 6)
-  # Traced once: one call of the shared augmentation per clip (2 K).
-  assert calls == [[4, SIDE, SIDE, 3]] * 6
+  # Traced once: one call of the shared augmentation per clip (2 K), and
+  # one for the anchor's second view of its segment-0 clip.
+  assert calls == [[4, SIDE, SIDE, 3]] * 7
   mixed = 0
   for out in outs:
     flips = []
@@ -456,3 +457,16 @@ def test_order_labels_use_the_losses_encoding():
     assert int(out['order_label']) == int(vclr.order_label(anchor, positive))
     seen.add(int(out['order_label']))
   assert seen == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize('training', [True, False])
+def test_second_view_shows_the_anchor_clip_of_segment_0(training):
+  """'anchor_second_view' has the frames of the anchor slot of segment 0."""
+  parser = _parser()
+  for out in _draws(parser, _video(30), 6, training=training):
+    assert out['anchor_second_view'].shape == (4, SIDE, SIDE, 3)
+    slot = int(np.argmax(out['order_permutation'][0] == 0))
+    levels = _levels(out['anchor_second_view'][None])[0]
+    np.testing.assert_array_equal(levels, out['frame_index'][0, slot])
+    np.testing.assert_array_equal(levels,
+                                  _levels(out['anchor'])[slot])

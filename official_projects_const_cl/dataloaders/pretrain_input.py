@@ -569,8 +569,11 @@ class Parser(parser_lib.Parser):
       (0: both in order, 1: anchor shuffled, 2: positive shuffled, 3: both;
       balanced at p = 0.5; the encoding of `losses.vclr.order_label` and of
       the authors' release); 'frame_index': int32 [2, K, T], the frames shown
-      in each slot; 'label', 'num_corrupt_frames' (over all 2K clips),
-      'problem' and 'source' as in the two-clip mode.
+      in each slot; 'anchor_second_view': float32 [T, H, W, 3], another
+      training augmentation of the anchor tuple's clip of segment 0 (the
+      slot j with order_permutation[0, j] == 0; in evaluation too);
+      'label', 'num_corrupt_frames' (over all 2K clips), 'problem' and
+      'source' as in the two-clip mode.
     """
     k, t = self._vclr_num_segments, self._num_frames
     video = decoded.get('video')
@@ -612,6 +615,16 @@ class Parser(parser_lib.Parser):
       permutations.append(permutation)
       shown.append(tf.gather(clips.indices[v * k:(v + 1) * k], permutation))
       shuffled.append(tf.cast(is_shuffled, tf.int32))
+    # A second training augmentation of the anchor tuple's clip of segment
+    # 0 (the same decoded frames): the positive of SeCo's intra-frame term
+    # (VCLR eq. 3; the release's `frame1_aug2`, dataset/dataset_kinetics.py
+    # lines 168-177, takes the first or the last segment's frame). Drawn
+    # after everything else, so the other outputs are those of a parser
+    # without it.
+    second_view, _, _ = augmentations.augment_clip(
+        clips.images[0], self._output_size, self._augmentation)
+    second_view.set_shape([t, self._output_size[0], self._output_size[1], 3])
+    out['anchor_second_view'] = second_view
     out['order_permutation'] = tf.stack(permutations)
     out['order_label'] = shuffled[0] + 2 * shuffled[1]
     out['frame_index'] = tf.stack(shown)

@@ -93,6 +93,13 @@ def flops_inputs(task_config: cfg.TaskConfig
                  ) -> Dict[str, Dict[str, tf.TensorSpec]]:
   """Batch-1 FLOPs signature (one training clip) of a task config's model."""
   shape = list(getattr(task_config.train_data, 'feature_shape', ()))
+  if getattr(task_config.train_data, 'clip_sampling', '') == 'vclr_segments':
+    k = task_config.train_data.vclr_num_segments  # VCLR: one tuple pair.
+    return {'inputs': {
+        'anchor': tf.TensorSpec([1, k] + shape, tf.float32),
+        'positive': tf.TensorSpec([1, k] + shape, tf.float32),
+        'anchor_second_view': tf.TensorSpec([1] + shape, tf.float32),
+        'anchor_slot': tf.TensorSpec([1], tf.int32)}}
   if 'num_boxes' in task_config.model.as_dict():  # Pretraining.
     return flops_input_signature(shape, task_config.model.num_boxes)
   if 'siamfc' in task_config.model.as_dict():  # Tracking: a pair.

@@ -21,6 +21,9 @@ from official_projects_const_cl.modeling import serialization
 class MLPHead(tf_keras.layers.Layer):
   """`num_hidden_layers` x (Dense + BN + activation), then a linear Dense.
 
+  With `use_batch_norm=False` the hidden layers are Dense + activation (VCLR
+  appendix A.1: FC -> ReLU -> FC).
+
   Inputs `[B, C]` or `[B, N, C]` (applied per token; batch-norm statistics
   are taken over all B x N tokens, which are flattened to `[B * N, C]`).
   Output `[..., num_output_channels]`, not normalized.
@@ -39,6 +42,7 @@ class MLPHead(tf_keras.layers.Layer):
                    tf_keras.regularizers.Regularizer] = None,
                bias_regularizer: Optional[
                    tf_keras.regularizers.Regularizer] = None,
+               use_batch_norm: bool = True,
                **kwargs):
     """Initializes the head.
 
@@ -53,6 +57,7 @@ class MLPHead(tf_keras.layers.Layer):
       kernel_initializer: Initializer of the Dense kernels.
       kernel_regularizer: Regularizer of the Dense kernels.
       bias_regularizer: Regularizer of the Dense biases.
+      use_batch_norm: Batch normalization after each hidden Dense.
       **kwargs: Passed to `tf_keras.layers.Layer`.
     """
     super().__init__(**kwargs)
@@ -66,6 +71,7 @@ class MLPHead(tf_keras.layers.Layer):
     self._kernel_initializer = kernel_initializer
     self._kernel_regularizer = kernel_regularizer
     self._bias_regularizer = bias_regularizer
+    self._use_batch_norm = use_batch_norm
     self._activation_fn = tf_utils.get_activation(activation)
 
     dense_kwargs = dict(
@@ -80,6 +86,8 @@ class MLPHead(tf_keras.layers.Layer):
           kernel_initializer=tf_utils.clone_initializer(kernel_initializer),
           name=f'hidden_dense_{i}',
           **dense_kwargs))
+      if not use_batch_norm:
+        continue
       self._hidden_norm.append(tf_keras.layers.BatchNormalization(
           axis=-1,
           momentum=norm_momentum,
@@ -97,10 +105,11 @@ class MLPHead(tf_keras.layers.Layer):
     # Tokens are flattened to [B * N, C] in `call`, so the sublayers are
     # built for rank 2 whatever the input rank.
     shape = tf.TensorShape([None, tf.TensorShape(input_shape)[-1]])
-    for dense, norm in zip(self._hidden_dense, self._hidden_norm):
+    for i, dense in enumerate(self._hidden_dense):
       dense.build(shape)
       shape = tf.TensorShape([None, self._num_hidden_channels])
-      norm.build(shape)
+      if self._use_batch_norm:
+        self._hidden_norm[i].build(shape)
     self._output_dense.build(shape)
     super().build(input_shape)
 
@@ -112,8 +121,11 @@ class MLPHead(tf_keras.layers.Layer):
                        f'got shape {inputs.shape}.')
     leading = tf.shape(inputs)[:-1]
     x = tf.reshape(inputs, [-1, inputs.shape[-1]])
-    for dense, norm in zip(self._hidden_dense, self._hidden_norm):
-      x = self._activation_fn(norm(dense(x), training=training))
+    for i, dense in enumerate(self._hidden_dense):
+      x = dense(x)
+      if self._use_batch_norm:
+        x = self._hidden_norm[i](x, training=training)
+      x = self._activation_fn(x)
     x = tf.reshape(self._output_dense(x),
                    tf.concat([leading, [self._num_output_channels]], 0))
     x.set_shape(inputs.shape[:-1].concatenate([self._num_output_channels]))
@@ -129,6 +141,7 @@ class MLPHead(tf_keras.layers.Layer):
         'norm_momentum': self._norm_momentum,
         'norm_epsilon': self._norm_epsilon,
         'kernel_initializer': self._kernel_initializer,
+        'use_batch_norm': self._use_batch_norm,
         **serialization.serialize_regularizers(self._kernel_regularizer,
                                                self._bias_regularizer),
     }
