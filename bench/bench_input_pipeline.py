@@ -178,7 +178,8 @@ def main():
     results['cores_per_gpu'] = need
   if args.json:
     with open(args.json, 'w') as f:
-      json.dump({'args': vars(args), 'results': results}, f, indent=2)
+      json.dump({'args': args.flag_values_dict(), 'results': results}, f,
+                indent=2)
 
 
 if __name__ == '__main__':

@@ -1,10 +1,13 @@
-"""Times one pretraining step: our ConST-CL and CVRL vs Model Garden's CVRL.
+"""Times one pretraining step: our ConST-CL, CVRL and VCLR vs Model Garden's CVRL.
 
   .venv/bin/python bench/bench_pretrain_step.py            # b4, 16x112^2, R3D-50
   .venv/bin/python bench/bench_pretrain_step.py --batch 8 --frames 16 --size 224
 
-All three use the same clip shape, batch (videos; two clips each) and the
-R3D-50 backbone of supplementary Table 1 (Model Garden's CVRL gets its
+All use the same clip shape, batch of videos and the R3D-50 backbone of
+supplementary Table 1 (CVRL and ConST-CL: two clips per video; VCLR
+(`vclr_pretrain_k400`'s model and losses with 3D clips of this shape):
+two tuples of K = 3 segment clips plus a second view of one, 7 clips per
+video) (Model Garden's CVRL gets its
 `resnet_3d` configured with the same stem and temporal kernels), synthetic
 inputs (the input pipeline is not timed), SGD, float32. Each method runs in
 its own process so that peak memory (max RSS on CPU, the allocator's peak on
@@ -29,7 +32,7 @@ import official_projects_const_cl  # pylint: disable=unused-import,g-import-not-
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 from official_projects_const_cl import errors  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-METHODS = ('mg_cvrl', 'cvrl', 'const_cl')
+METHODS = ('mg_cvrl', 'cvrl', 'const_cl', 'vclr')
 
 
 def _table1_mg_backbone():
@@ -62,6 +65,20 @@ def _build(method, batch, frames, size):
     exp.task.losses.l2_weight_decay = 1e-6
     inputs = ({'image': tf.random.uniform((2 * batch,) + shape)},
               tf.zeros([2 * batch, 400]))
+  elif method == 'vclr':
+    from official_projects_const_cl import registry_imports  # pylint: disable=g-import-not-at-top,unused-import
+    exp = exp_factory.get_exp_config('vclr_pretrain_k400')
+    exp.task.model.norm_activation.use_sync_bn = False
+    k = exp.task.train_data.vclr_num_segments
+    inputs = {
+        'anchor': tf.random.uniform((batch, k) + shape),
+        'positive': tf.random.uniform((batch, k) + shape),
+        'anchor_second_view': tf.random.uniform((batch,) + shape),
+        'order_permutation': tf.tile(tf.range(k)[None, None], [batch, 2, 1]),
+        'order_label': tf.zeros([batch], tf.int32),
+        'label': tf.zeros([batch], tf.int32),
+        'num_corrupt_frames': tf.zeros([batch], tf.int32),
+    }
   else:
     from official_projects_const_cl import registry_imports  # pylint: disable=g-import-not-at-top,unused-import
     exp = exp_factory.get_exp_config(
@@ -164,7 +181,7 @@ def main():
   print(f'{"method":<22}{"params":>12}{"s/step":>10}{"peak MiB":>10}'
         f'{"x MG CVRL":>11}')
   names = {'mg_cvrl': 'Model Garden CVRL', 'cvrl': 'ours: CVRL',
-           'const_cl': 'ours: ConST-CL'}
+           'const_cl': 'ours: ConST-CL', 'vclr': 'ours: VCLR (7 clips)'}
   for method, r in results.items():
     mem = r.get('peak_gpu_mib', r['peak_rss_mib'])
     ratio = r['median_s'] / base['median_s'] if base else float('nan')
@@ -173,7 +190,8 @@ def main():
           f'{mem:>10.0f}{ratio:>11.2f}')
   if args.json:
     with open(args.json, 'w') as f:
-      json.dump({'args': vars(args), 'results': results}, f, indent=2)
+      json.dump({'args': args.flag_values_dict(), 'results': results}, f,
+                indent=2)
 
 
 if __name__ == '__main__':
