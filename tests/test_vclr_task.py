@@ -351,3 +351,31 @@ def test_bad_configs_are_rejected_naming_the_key(override, key):
 def test_vclr_config_is_the_task_config():
   assert isinstance(exp_factory.get_exp_config('vclr_pretrain_k400').task,
                     vclr_cfg.VclrPretrainTask)
+
+
+def test_restore_backbone_of_the_pretraining_tasks(tmp_path):
+  """`pretrain.restore_backbone`, shared by the ConST-CL/CVRL and VCLR tasks:
+  the backbone's values come back, a folder without a checkpoint is an
+  error, '' does nothing."""
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  from official_projects_const_cl.tasks import pretrain  # pylint: disable=g-import-not-at-top
+
+  class _Holder(tf_keras.Model):
+
+    def __init__(self):
+      super().__init__()
+      self.backbone = tf_keras.Sequential([tf_keras.layers.Dense(2)])
+      self.backbone.build((None, 3))
+
+  saved, fresh = _Holder(), _Holder()
+  saved.backbone.layers[0].kernel.assign(np.arange(6.0).reshape(3, 2))
+  tf.train.Checkpoint(backbone=saved.backbone).save(str(tmp_path / 'ckpt'))
+  before = fresh.backbone.layers[0].kernel.numpy()
+  pretrain.restore_backbone(fresh, '')
+  np.testing.assert_array_equal(fresh.backbone.layers[0].kernel, before)
+  pretrain.restore_backbone(fresh, str(tmp_path))
+  np.testing.assert_array_equal(fresh.backbone.layers[0].kernel,
+                                np.arange(6.0).reshape(3, 2))
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(FileNotFoundError, match='holds no checkpoint'):
+    pretrain.restore_backbone(fresh, str(tmp_path / 'empty'))

@@ -95,28 +95,36 @@ def _l2_normalize(x: tf.Tensor) -> tf.Tensor:
   return tf.math.l2_normalize(tf.cast(x, tf.float32), axis=-1)
 
 
-def _check_temperature(temperature: float, where: str) -> None:
+def _check_temperature(temperature: float, where: str,
+                       module: str = 'contrastive') -> None:
   if not temperature > 0:
-    raise ValueError(f'contrastive.{where}: temperature must be > 0, got '
+    raise ValueError(f'{module}.{where}: temperature must be > 0, got '
                      f'{temperature}.')
 
 
-def _check_rank(x: tf.Tensor, rank: int, name: str, where: str) -> None:
+def _check_rank(x: tf.Tensor, rank: int, name: str, where: str,
+                module: str = 'contrastive') -> None:
   if x.shape.rank is not None and x.shape.rank != rank:
-    raise ValueError(f'contrastive.{where}: `{name}` must have rank {rank}, '
+    raise ValueError(f'{module}.{where}: `{name}` must have rank {rank}, '
                      f'got shape {x.shape}.')
 
 
 def _check_compatible(a: tf.Tensor, b: tf.Tensor, names: str, where: str,
-                      dims=None) -> None:
+                      dims=None, dims_b=None,
+                      module: str = 'contrastive') -> None:
+  """Raises unless a.shape[dims] is compatible with b.shape[dims_b].
+
+  `dims=None` compares whole shapes; `dims_b=None` uses `dims` for `b` too.
+  """
   sa, sb = a.shape, b.shape
   if sa.rank is None or sb.rank is None:
     return
   if dims is not None:
     sa = tf.TensorShape([a.shape[d] for d in dims])
-    sb = tf.TensorShape([b.shape[d] for d in dims])
+    sb = tf.TensorShape([b.shape[d] for d in
+                         (dims if dims_b is None else dims_b)])
   if not sa.is_compatible_with(sb):
-    raise ValueError(f'contrastive.{where}: shapes of {names} do not match: '
+    raise ValueError(f'{module}.{where}: shapes of {names} do not match: '
                      f'{a.shape} vs {b.shape}.')
 
 

@@ -60,6 +60,7 @@ YihengZhang-CV/SeCo-Sequence-Contrastive-Learning @ f0b1b48, seco/util.py
 lines 198-200 and seco/Contrast.py line 19: 131072, 0.10, 0.10).
 """
 
+import functools
 from typing import Optional
 
 import tensorflow as tf
@@ -86,28 +87,17 @@ _l2_normalize = contrastive._l2_normalize  # pylint: disable=protected-access
 _MASK_VALUE = contrastive._MASK_VALUE  # pylint: disable=protected-access
 
 
-def _check_temperature(temperature: float, where: str) -> None:
-  if not temperature > 0:
-    raise ValueError(f'vclr.{where}: temperature must be > 0, got '
-                     f'{temperature}.')
-
-
-def _check_rank(x: tf.Tensor, rank: int, name: str, where: str) -> None:
-  if x.shape.rank is not None and x.shape.rank != rank:
-    raise ValueError(f'vclr.{where}: `{name}` must have rank {rank}, got '
-                     f'shape {x.shape}.')
+# The shape checks of `contrastive`, with errors naming this module.
+_check_temperature = functools.partial(
+    contrastive._check_temperature, module='vclr')  # pylint: disable=protected-access
+_check_rank = functools.partial(contrastive._check_rank, module='vclr')  # pylint: disable=protected-access
 
 
 def _check_dims(a: tf.Tensor, b: tf.Tensor, dims_a, dims_b, what: str,
                 where: str) -> None:
   """Raises unless a.shape[dims_a] is compatible with b.shape[dims_b]."""
-  if a.shape.rank is None or b.shape.rank is None:
-    return
-  sa = tf.TensorShape([a.shape[d] for d in dims_a])
-  sb = tf.TensorShape([b.shape[d] for d in dims_b])
-  if not sa.is_compatible_with(sb):
-    raise ValueError(f'vclr.{where}: {what} do not match: {a.shape} vs '
-                     f'{b.shape}.')
+  contrastive._check_compatible(a, b, what, where, dims=dims_a, dims_b=dims_b,  # pylint: disable=protected-access
+                                module='vclr')
 
 
 def order_label(anchor_shuffled, positive_shuffled) -> tf.Tensor:

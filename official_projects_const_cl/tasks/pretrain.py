@@ -39,6 +39,28 @@ def to_view_major(features: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
   return out
 
 
+def restore_backbone(model: tf_keras.Model, path: str) -> None:
+  """Restores `model.backbone` from a checkpoint or model_dir ('' : no-op).
+
+  The `initialize` of the pretraining tasks (ConST-CL, CVRL, VCLR).
+
+  Raises:
+    FileNotFoundError: `path` is a folder without a checkpoint.
+    AssertionError: a backbone variable has no value in the checkpoint.
+  """
+  if not path:
+    return
+  if tf.io.gfile.isdir(path):
+    latest = tf.train.latest_checkpoint(path)
+    if latest is None:
+      raise FileNotFoundError(f'init_checkpoint {path!r} holds no checkpoint.')
+    path = latest
+  ckpt = tf.train.Checkpoint(backbone=model.backbone)
+  status = ckpt.read(path)
+  status.expect_partial().assert_existing_objects_matched()
+  logging.info('Restored the backbone from %s.', path)
+
+
 @task_factory.register_task_cls(const_cl_cfg.ConstClPretrainTask)
 class ConstClPretrainTask(base_task.Task):
   """Self-supervised pretraining with global and region InfoNCE losses."""
@@ -79,18 +101,7 @@ class ConstClPretrainTask(base_task.Task):
 
   def initialize(self, model: tf_keras.Model):
     """Restores the backbone from `init_checkpoint`; fails if nothing fits."""
-    path = self.task_config.init_checkpoint
-    if not path:
-      return
-    if tf.io.gfile.isdir(path):
-      latest = tf.train.latest_checkpoint(path)
-      if latest is None:
-        raise FileNotFoundError(f'init_checkpoint {path!r} holds no checkpoint.')
-      path = latest
-    ckpt = tf.train.Checkpoint(backbone=model.backbone)
-    status = ckpt.read(path)
-    status.expect_partial().assert_existing_objects_matched()
-    logging.info('Restored the backbone from %s.', path)
+    restore_backbone(model, self.task_config.init_checkpoint)
 
   # ------------------------------------------------------------------ data
   def build_inputs(self, params: const_cl_cfg.DataConfig,

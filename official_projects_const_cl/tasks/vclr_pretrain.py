@@ -11,7 +11,6 @@ centered clip of each segment, `Parser._parse_vclr`).
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from absl import logging
 import tensorflow as tf
 import tf_keras
 
@@ -23,6 +22,7 @@ from official_projects_const_cl.dataloaders import pretrain_input
 from official_projects_const_cl.losses import vclr
 from official_projects_const_cl.modeling import vclr_model
 from official_projects_const_cl.tasks import gradient_step
+from official_projects_const_cl.tasks import pretrain
 
 TERMS = ('video', 'inter', 'intra', 'order')
 LOSS_KEYS = ('total_loss',) + tuple(f'{t}_loss' for t in TERMS) + tuple(
@@ -68,19 +68,7 @@ class VclrPretrainTask(base_task.Task):
 
   def initialize(self, model: tf_keras.Model):
     """Restores the backbone from `init_checkpoint`; fails if nothing fits."""
-    path = self.task_config.init_checkpoint
-    if not path:
-      return
-    if tf.io.gfile.isdir(path):
-      latest = tf.train.latest_checkpoint(path)
-      if latest is None:
-        raise FileNotFoundError(
-            f'init_checkpoint {path!r} holds no checkpoint.')
-      path = latest
-    ckpt = tf.train.Checkpoint(backbone=model.backbone)
-    status = ckpt.read(path)
-    status.expect_partial().assert_existing_objects_matched()
-    logging.info('Restored the backbone from %s.', path)
+    pretrain.restore_backbone(model, self.task_config.init_checkpoint)
 
   # ------------------------------------------------------------------ data
   def build_inputs(self, params: const_cl_cfg.DataConfig,
