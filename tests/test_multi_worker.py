@@ -9,8 +9,8 @@ temporary folder (`train_lib.OrbitExperimentRunner`). Checked:
 2. one step from the same checkpoint (ckpt-1; the first step's learning
    rate is 0, warm-up) gives the chief's ckpt-2 and losses that a single
    process computes on the same global batch: every variable (weights,
-   optimizer slots, batch-norm statistics, global step) to
-   `max |a - b| <= RTOL * max |b| + ATOL`, the losses to `RTOL` / `ATOL`;
+   optimizer slots, batch-norm statistics, global step; the tolerances are
+   at `UPDATE_RTOL` and `SLOT_RTOL` below), the losses to `RTOL` / `ATOL`;
 3. the same command with more steps resumes both workers from ckpt-2 and
    continues the global step to 3, again agreeing with the single process.
 
@@ -57,12 +57,8 @@ CLIP_FRAMES = 8
 # TensorFlow, broadcasts every initial variable value (collective) and
 # traces the step; 600 s leaves room for a loaded machine.
 TIMEOUT_S = 600
-# Two replicas sum their gradients in another order than one batch does;
-# after two steps a batch-norm moving mean differs by 3e-6 (of 0.56), and
-# after three a momentum slot of a batch-norm beta by 2.4e-6 (of 1.2e-4:
-# the gradients of near-zero terms, the global loss is ~0.002 here, keep
-# few significant digits; seen in the full suite, 2026-12-02). Weights and
-# statistics of order 1 still have to agree to 1e-4 relative.
+# Losses, per step: `RTOL` relative, `ATOL` absolute (two replicas sum
+# their gradients in another order than one batch does).
 RTOL, ATOL = 1e-4, 1e-5
 # Momentum slots (sums of raw gradients), relative L2 distance. The initial
 # weights are drawn anew in every run, and how much rounding the gradients
@@ -74,6 +70,17 @@ RTOL, ATOL = 1e-4, 1e-5
 # gradients (a 100% difference), one replica's gradient only (~70%), other
 # data (order 1).
 SLOT_RTOL = 2e-2
+# Weights and batch-norm statistics: the L2 distance of the two runs against
+# what the steps changed since ckpt-1, the checkpoint both start from (plus
+# ATOL per element). Not against the weight's own size: a fresh-clone CI
+# run failed the former `max |a - b| <= 1e-4 * max |b| + 1e-5` with a spatial
+# conv kernel 2.09e-5 off after three steps (limit 1.95e-5, of weights up to
+# 0.095), rounding of the same order as the slots' above, while the update
+# itself is what the errors the test is for change: summed replica gradients
+# double it (100% of the update), unsynchronized batch norm or other data
+# change it by order 1. Measured worst difference / limit here (Intel Xeon,
+# AVX-512, oneDNN on, 2026-12-02): 0.003 after two steps, 0.005 after three.
+UPDATE_RTOL = 1e-2
 LOSS_KEYS = ('training_loss', 'total_loss', 'global_loss', 'region_loss')
 
 
@@ -244,20 +251,26 @@ def _copy_checkpoint(source: str, step: int, target: str) -> None:
 
 
 def _assert_same_checkpoints(multi: str, single: str, step: int,
-                             before: Dict[str, np.ndarray]) -> None:
-  """Every variable: max |multi - single| <= RTOL * max |single| + ATOL.
+                             start: Dict[str, np.ndarray]) -> None:
+  """Every variable of ckpt-<step> of the two runs, both resumed from `start`.
 
+  Weights and batch-norm statistics: their change since `start` agrees,
+  ||multi - single|| <= UPDATE_RTOL * ||single - start|| + ATOL * sqrt(size).
   Optimizer slots: ||multi - single|| <= SLOT_RTOL * ||single|| + ATOL.
+  The global step exactly. Prints the worst ratio of each kind.
   """
   got = _weights(os.path.join(multi, f'ckpt-{step}'))
   want = _weights(os.path.join(single, f'ckpt-{step}'))
   assert sorted(got) == sorted(want)
   assert int(got['global_step/.ATTRIBUTES/VARIABLE_VALUE']) == step
   moved = 0.0
+  worst = {'slot': (0.0, ''), 'variable': (0.0, '')}
   for key, value in want.items():
     assert got[key].shape == value.shape, key
-    if not value.size:
+    if not value.size or not np.issubdtype(value.dtype, np.floating):
+      np.testing.assert_array_equal(got[key], value, err_msg=key)
       continue
+    difference = float(np.linalg.norm(got[key] - value))
     if 'OPTIMIZER_SLOT' in key:
       # A momentum slot holds raw gradients. Max-pool windows hold exact
       # ties (ReLU zeros, flat image regions), and which element wins is
@@ -265,16 +278,19 @@ def _assert_same_checkpoints(multi: str, single: str, step: int,
       # in another order), so single elements may differ by a few % of the
       # tensor's largest value (1.3e-5 of 7.6e-4 in a fresh-clone CI run,
       # 2026-12-02); the gradient as a whole agrees: relative L2 distance.
-      norm = float(np.linalg.norm(value))
-      difference = float(np.linalg.norm(got[key] - value))
-      assert difference <= SLOT_RTOL * norm + ATOL, (key, difference, norm)
+      kind, limit = 'slot', SLOT_RTOL * float(np.linalg.norm(value)) + ATOL
     else:
-      scale = float(np.max(np.abs(value)))
-      difference = float(np.max(np.abs(got[key] - value)))
-      assert difference <= RTOL * scale + ATOL, (key, difference, scale)
-    if key in before and key.startswith(('model/', 'backbone/')):
-      moved = max(moved, float(np.max(np.abs(value - before[key]))))
-  # The step moved the weights far beyond the tolerance.
+      # Both runs start from the same checkpoint: what must agree is what
+      # the steps changed, not the initial weights' own scale.
+      update = float(np.linalg.norm(value - start[key]))
+      kind = 'variable'
+      limit = UPDATE_RTOL * update + ATOL * np.sqrt(value.size)
+    assert difference <= limit, (key, difference, limit)
+    worst[kind] = max(worst[kind], (difference / limit, key))
+    if key in start and key.startswith(('model/', 'backbone/')):
+      moved = max(moved, float(np.max(np.abs(value - start[key]))))
+  print(f'step {step}: largest difference / limit:', worst)
+  # The steps moved the weights far beyond the tolerance.
   assert moved > 100 * ATOL, moved
 
 
@@ -311,8 +327,7 @@ def test_two_workers_train_resume_and_match_one_process(tmp_path):
   # Worker 1 from the chief's ckpt-2 (experiment_runner.ExperimentRunner).
   assert re.search(r'Non-chief worker: restored \S+/multi/ckpt-2 ', logs[1])
   assert os.path.exists(os.path.join(multi, 'ckpt-3.index'))
-  _assert_same_checkpoints(multi, single, 3,
-                           _weights(os.path.join(multi, 'ckpt-2')))
+  _assert_same_checkpoints(multi, single, 3, before)
   for key in LOSS_KEYS:
     np.testing.assert_allclose(resumed[0][3][key], reference[3][key],
                                rtol=RTOL, atol=ATOL, err_msg=key)
